@@ -1,0 +1,138 @@
+"""The signal catalog: what each signal means, which family it belongs to, and which way is risk."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Direction = Literal["falls", "rises", "none"]
+Kind = Literal["activity", "survey", "absence", "leave"]
+
+DEFAULT_CATALOG_PATH = Path(__file__).with_name("default_catalog.toml")
+OTHER_FAMILY = "other"
+_DIRECTIONS = ("falls", "rises", "none")
+_KINDS = ("activity", "survey", "absence", "leave")
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """What the catalog says about one signal."""
+
+    name: str
+    label: str
+    unit: str
+    family: str
+    direction: Direction
+    kind: Kind
+    known: bool = True
+
+    @property
+    def risk_sign(self) -> int:
+        """+1 when risk rises with the signal, -1 when it rises as the signal falls, 0 when neither."""
+        return {"rises": 1, "falls": -1, "none": 0}[self.direction]
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """A family of signals: a cause or a symptom of demotivation, with conversation prompts."""
+
+    name: str
+    label: str
+    description: str
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Signals and families, with a sensible answer for signals it does not know."""
+
+    signals: dict[str, SignalInfo]
+    families: dict[str, FamilyInfo]
+    source: str = field(default="built-in")
+
+    def signal(self, name: str) -> SignalInfo:
+        """Describe a signal; one the catalog does not know gets a derived label and family 'other'."""
+        known = self.signals.get(name)
+        if known is not None:
+            return known
+        kind: Kind = "survey" if name.startswith("pulse.") else "activity"
+        return SignalInfo(
+            name=name,
+            label=readable_label(name),
+            unit="",
+            family=OTHER_FAMILY,
+            direction="none",
+            kind=kind,
+            known=False,
+        )
+
+    def family(self, name: str) -> FamilyInfo:
+        """Describe a family; an unknown one gets a label derived from its name and no prompts."""
+        return self.families.get(name) or FamilyInfo(name, readable_label(name), "", ())
+
+
+def readable_label(name: str) -> str:
+    """Turn a machine name such as 'pulse.team_spirit' into 'Pulse: team spirit'."""
+    parts = [p.replace("_", " ").strip() for p in name.split(".") if p.strip("_ ")]
+    if not parts:
+        return name
+    text = ": ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Read a catalog TOML file (the built-in default when no path is given) and check it."""
+    source = path or DEFAULT_CATALOG_PATH
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CatalogError(f"{source}: catalog file not found") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{source}: not a valid TOML file ({exc})") from exc
+    return parse_catalog(raw, source=str(source))
+
+
+def parse_catalog(raw: dict, source: str = "inline") -> Catalog:
+    """Build a catalog from parsed TOML, naming the entry and the field of every problem."""
+    problems: list[str] = []
+    families: dict[str, FamilyInfo] = {}
+    for name, entry in (raw.get("families") or {}).items():
+        prompts = entry.get("prompts", [])
+        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+            problems.append(f"families.{name}.prompts must be a list of strings")
+            prompts = []
+        families[name] = FamilyInfo(
+            name=name,
+            label=str(entry.get("label") or readable_label(name)),
+            description=str(entry.get("description", "")),
+            prompts=tuple(prompts),
+        )
+    families.setdefault(OTHER_FAMILY, FamilyInfo(OTHER_FAMILY, "Other signals", "", ()))
+    signals: dict[str, SignalInfo] = {}
+    for name, entry in (raw.get("signals") or {}).items():
+        direction = entry.get("direction", "none")
+        kind = entry.get("kind", "survey" if name.startswith("pulse.") else "activity")
+        family = entry.get("family", OTHER_FAMILY)
+        if direction not in _DIRECTIONS:
+            problems.append(f"signals.{name}.direction is {direction!r}; expected one of {_DIRECTIONS}")
+        if kind not in _KINDS:
+            problems.append(f"signals.{name}.kind is {kind!r}; expected one of {_KINDS}")
+        if family not in families:
+            problems.append(f"signals.{name}.family {family!r} has no [families.{family}] entry")
+        signals[name] = SignalInfo(
+            name=name,
+            label=str(entry.get("label") or readable_label(name)),
+            unit=str(entry.get("unit", "")),
+            family=family,
+            direction=direction,
+            kind=kind,
+        )
+    if problems:
+        raise CatalogError(f"{source}: " + "; ".join(problems))
+    return Catalog(signals=signals, families=families, source=source)
