@@ -26,12 +26,18 @@ def catalog_frame(catalog: Catalog, signal_names: list[str]) -> pl.LazyFrame:
     )
 
 
-def person_weeks(signals: pl.LazyFrame) -> pl.LazyFrame:
-    """Every week from a person's first to last observed week, so that a missing week stays a gap."""
+def series_weeks(signals: pl.LazyFrame) -> pl.LazyFrame:
+    """Every week of each person's signal from its first observation to the person's last week.
+
+    A series starts at its own first observation: whether a person will ever use a tool or
+    answer a question is not known before they do, so earlier weeks must not depend on it.
+    """
+    last_week = signals.group_by(PERSON).agg(pl.col(WEEK).max().alias("last"))
     return (
-        signals.group_by(PERSON)
-        .agg(pl.col(WEEK).min().alias("first"), pl.col(WEEK).max().alias("last"))
-        .select(PERSON, pl.date_ranges("first", "last", interval="1w").alias(WEEK))
+        signals.group_by(SERIES)
+        .agg(pl.col(WEEK).min().alias("first"))
+        .join(last_week, on=PERSON)
+        .select(*SERIES, pl.date_ranges("first", "last", interval="1w").alias(WEEK))
         .explode(WEEK)
     )
 
@@ -42,8 +48,7 @@ def series_grid(signals: pl.LazyFrame, catalog_rows: pl.LazyFrame) -> pl.LazyFra
     Values in weeks with substantial planned leave become null for every signal except the leave
     itself: a holiday is not withdrawal, and it must not pull the person's normal down either.
     """
-    series = signals.select(PERSON, "signal").unique()
-    grid = person_weeks(signals).join(series, on=PERSON, how="inner")
+    grid = series_weeks(signals)
     leave_signals = catalog_rows.filter(pl.col("kind") == "leave").select("signal")
     leave_weeks = (
         signals.join(leave_signals, on="signal", how="semi")

@@ -97,7 +97,8 @@ def weeks_off_normal() -> pl.Expr:
         .over(SERIES)
     )
     run_id = (state != state.shift(1)).fill_null(True).cum_sum().over(SERIES)
-    run_length = pl.int_range(1, pl.len() + 1).over([*SERIES, run_id])
+    # Only observed weeks count: a holiday neither breaks a run nor lengthens it.
+    run_length = VALUE.is_not_null().cast(pl.Int32).cum_sum().over([*SERIES, run_id])
     return (run_length * state).cast(pl.Float64).alias("weeks_off_normal")
 
 
