@@ -16,14 +16,22 @@ from features.catalog import load_catalog
 
 START = date(2024, 1, 1)
 CATALOG = load_catalog()
-SIGNALS = ["questions_asked", "meetings_attended", "pulse.engagement", "short_absence_days", "planned_leave_days"]
+SIGNALS = [
+    "questions_asked",
+    "meetings_attended",
+    "pulse.engagement",
+    "short_absence_days",
+    "planned_leave_days",
+]
 
 
 def week(k: int) -> date:
     return START + timedelta(weeks=k)
 
 
-def landing(n_people: int = 12, n_weeks: int = 40, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def landing(
+    n_people: int = 12, n_weeks: int = 40, seed: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """A small random landing folder: steady activity, biweekly surveys, some absence and leave."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -56,7 +64,9 @@ def landing(n_people: int = 12, n_weeks: int = 40, seed: int = 0) -> tuple[pl.Da
     return signals, events, people
 
 
-def build(signals: pl.DataFrame, events: pl.DataFrame | None, people: pl.DataFrame | None, **request) -> pl.DataFrame:
+def build(
+    signals: pl.DataFrame, events: pl.DataFrame | None, people: pl.DataFrame | None, **request
+) -> pl.DataFrame:
     return build_features(
         signals.lazy(),
         None if events is None else events.lazy(),
@@ -81,7 +91,9 @@ def test_data_after_week_t_never_changes_features_at_or_before_t(cutoff: int, ch
     later = pl.col("week") > week(cutoff)
     if change == "values":
         noise = pl.Series(rng.normal(0, 5, signals.height))
-        altered = signals.with_columns(pl.when(later).then(pl.col("value") + noise).otherwise("value").alias("value"))
+        altered = signals.with_columns(
+            pl.when(later).then(pl.col("value") + noise).otherwise("value").alias("value")
+        )
         altered_events = events
     elif change == "add_rows":
         extra = pl.DataFrame(
@@ -100,7 +112,11 @@ def test_data_after_week_t_never_changes_features_at_or_before_t(cutoff: int, ch
     else:
         altered = signals
         extra_events = pl.DataFrame(
-            {"person_id": ["p005", "p006"], "date": [week(cutoff + 1), week(cutoff + 2)], "event": ["promoted", "resigned"]}
+            {
+                "person_id": ["p005", "p006"],
+                "date": [week(cutoff + 1), week(cutoff + 2)],
+                "event": ["promoted", "resigned"],
+            }
         )
         altered_events = pl.concat([events, extra_events])
     before = build(signals, events, people)
@@ -108,7 +124,9 @@ def test_data_after_week_t_never_changes_features_at_or_before_t(cutoff: int, ch
     keep = [c for c in feature_columns(before.columns) if c not in LABEL_COLUMNS]
     common = [c for c in keep if c in after.columns]
     # Columns that only exist because of the later data are null at or before t by construction.
-    only_after = [c for c in feature_columns(after.columns) if c not in before.columns and c not in LABEL_COLUMNS]
+    only_after = [
+        c for c in feature_columns(after.columns) if c not in before.columns and c not in LABEL_COLUMNS
+    ]
     early_before = before.filter(pl.col("week") <= week(cutoff)).select("person_id", "week", *common)
     early_after = after.filter(pl.col("week") <= week(cutoff))
     joined = early_before.join(early_after.select("person_id", "week"), on=["person_id", "week"], how="inner")
@@ -157,7 +175,12 @@ def test_planned_leave_alone_is_not_seen_as_decline() -> None:
 
 def test_too_little_history_gives_missing_features_not_invented_ones() -> None:
     signals = pl.DataFrame(
-        {"person_id": ["new"] * 6, "week": [week(k) for k in range(6)], "signal": ["questions_asked"] * 6, "value": [3.0] * 6}
+        {
+            "person_id": ["new"] * 6,
+            "week": [week(k) for k in range(6)],
+            "signal": ["questions_asked"] * 6,
+            "value": [3.0] * 6,
+        }
     )
     table = build(signals, None, None)
     assert table.height == 6
@@ -186,7 +209,12 @@ def test_falling_signal_after_a_steady_normal_shows_negative_deviation_trend_and
 
 def test_labels_follow_the_contract_horizon_and_censoring() -> None:
     signals = pl.DataFrame(
-        {"person_id": ["a"] * 60 + ["b"] * 60, "week": [week(k) for k in range(60)] * 2, "signal": "kudos_received", "value": 1.0}
+        {
+            "person_id": ["a"] * 60 + ["b"] * 60,
+            "week": [week(k) for k in range(60)] * 2,
+            "signal": "kudos_received",
+            "value": 1.0,
+        }
     )
     events = pl.DataFrame({"person_id": ["a"], "date": [week(30) + timedelta(days=3)], "event": ["resigned"]})
     table = build(signals, events, None, with_labels=True, horizon=12)
@@ -210,7 +238,9 @@ def test_as_of_gives_the_same_row_as_the_full_table() -> None:
 
 def test_unknown_signals_get_every_feature() -> None:
     signals, events, people = BASE
-    extra = signals.filter(pl.col("signal") == "questions_asked").with_columns(pl.lit("badge_swipes").alias("signal"))
+    extra = signals.filter(pl.col("signal") == "questions_asked").with_columns(
+        pl.lit("badge_swipes").alias("signal")
+    )
     table = build(pl.concat([signals, extra]), events, people)
     for feature in ("level_4w", "baseline", "deviation", "trend_8w", "volatility_8w", "weeks_off_normal"):
         assert f"badge_swipes__{feature}" in table.columns
@@ -236,4 +266,7 @@ def test_context_weeks_since_event_and_tenure() -> None:
     p2 = table.filter(pl.col("person_id") == "p002")
     assert p2.filter(pl.col("week") < week(10))["weeks_since_manager_changed"].null_count() == 10
     assert p2.filter(pl.col("week") == week(14))["weeks_since_manager_changed"].item() == 4
-    assert p2.filter(pl.col("week") == week(0))["tenure_weeks"].item() == (week(0) - date(2021, 12, 27)).days // 7
+    assert (
+        p2.filter(pl.col("week") == week(0))["tenure_weeks"].item()
+        == (week(0) - date(2021, 12, 27)).days // 7
+    )

@@ -1,0 +1,202 @@
+"""The I/O edge of input contract v1: find a landing folder's tables, scan them lazily, check them.
+
+Files are only ever scanned (`pl.scan_csv` / `pl.scan_parquet`); what is collected is aggregates
+and a few example rows, so a folder larger than memory can be checked. CSV is read with every
+column as text, so that a word in a numeric column or a malformed date is reported with examples
+instead of failing inside the reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from features.contract import (
+    READ_ERRORS,
+    TABLES,
+    UTF8_MESSAGE,
+    Problem,
+    TableCheck,
+    TableSpec,
+    ValidationReport,
+    check_table,
+    encoding_problem,
+    read_problem,
+    summarise,
+)
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+class ContractViolation(Exception):  # noqa: N818 (name fixed by the contract API)
+    """A landing folder that does not meet the contract; str() is the rendered report."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(report.render())
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A validated landing folder as typed LazyFrames, identical duplicates removed.
+
+    `signals`: person_id String, week Date, signal String, value Float64.
+    `events`: person_id String, date Date, event String (None when the file is absent).
+    `people`: person_id String, team_id String, hired_on Date (all null when the column is
+    absent), then any audit_* columns as String (None when the file is absent).
+    """
+
+    folder: Path
+    signals: pl.LazyFrame
+    events: pl.LazyFrame | None
+    people: pl.LazyFrame | None
+    report: ValidationReport
+
+
+def validate_folder(
+    folder: Path, *, allow_real_identifiers: bool = False, require_events: bool = False
+) -> ValidationReport:
+    """Check a landing folder against input contract v1 and report every problem found.
+
+    `allow_real_identifiers` accepts e-mail- or name-like person ids (only for the input of the
+    pseudonymise step); `require_events` makes a missing events table an error (training).
+    """
+    report, _ = _inspect(Path(folder), allow_real_identifiers, require_events)
+    return report
+
+
+def load_landing(
+    folder: Path, *, allow_real_identifiers: bool = False, require_events: bool = False
+) -> Landing:
+    """Validate a landing folder and return its tables as typed LazyFrames.
+
+    Raises `ContractViolation` (whose message is the rendered report) when the folder is invalid.
+    """
+    folder = Path(folder)
+    report, frames = _inspect(folder, allow_real_identifiers, require_events)
+    if not report.ok:
+        raise ContractViolation(report)
+    return Landing(folder, frames["signals"], frames.get("events"), frames.get("people"), report)
+
+
+def landing_files(folder: Path) -> list[Path]:
+    """The contract table files present in a folder (any table, either format)."""
+    return [
+        folder / f"{spec.name}{suffix}"
+        for spec in TABLES
+        for suffix in TABLE_SUFFIXES
+        if (folder / f"{spec.name}{suffix}").is_file()
+    ]
+
+
+def scan_table(path: Path) -> pl.LazyFrame:
+    """Scan one table file lazily: parquet as stored, CSV with every column as text."""
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path)
+    # A UTF-8 byte-order mark and CRLF line ends are handled by the reader itself.
+    return pl.scan_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=True)
+
+
+def _inspect(
+    folder: Path, allow_real_identifiers: bool, require_events: bool
+) -> tuple[ValidationReport, dict[str, pl.LazyFrame]]:
+    shown = str(folder)
+    try:
+        problem = None if folder.is_dir() else Problem(shown, None, _folder_problem(folder))
+    except OSError as exc:
+        problem = Problem(shown, None, f"cannot be opened ({exc.strerror}).")
+    if problem is not None:
+        return ValidationReport(shown, (problem,)), {}
+
+    problems: list[Problem] = []
+    files: dict[str, str] = {}
+    checks: dict[str, TableCheck] = {}
+    for table in TABLES:
+        # Training needs events; the same rules apply, only absence becomes an error.
+        needs = table.name == "events" and require_events
+        spec = dataclasses.replace(table, required=True) if needs else table
+        path, found = _locate(folder, spec)
+        problems += found
+        if path is None:
+            continue
+        files[spec.name] = path.name
+        check = _check_file(spec, path, allow_real_identifiers)
+        checks[spec.name] = check
+        problems += check.problems
+
+    frames = {name: check.frame for name, check in checks.items() if check.frame is not None}
+    dropped = {name: check.dropped_duplicates for name, check in checks.items()}
+    summary: dict = {}
+    if not problems:
+        try:
+            summary = summarise(frames, files)
+        except READ_ERRORS as exc:
+            problems.append(read_problem(files.get("signals", "signals"), exc))
+    report = ValidationReport(shown, tuple(problems), dropped, summary, files)
+    return report, frames
+
+
+def _folder_problem(folder: Path) -> str:
+    if not folder.exists():
+        return "folder does not exist."
+    return "is not a folder; give the landing folder that holds signals.csv or signals.parquet."
+
+
+def _locate(folder: Path, spec: TableSpec) -> tuple[Path | None, list[Problem]]:
+    present = [folder / f"{spec.name}{suffix}" for suffix in TABLE_SUFFIXES]
+    present = [path for path in present if path.is_file()]
+    if len(present) > 1:
+        names = " and ".join(path.name for path in present)
+        return None, [Problem(names, None, f"both {names} are present; keep exactly one of them.")]
+    if present:
+        return present[0], []
+    if not spec.required:
+        return None, []
+    message = f"is missing: the folder needs {spec.name}.csv or {spec.name}.parquet."
+    try:
+        near = sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_file() and path.name.lower().startswith(spec.name)
+        )
+    except OSError:
+        near = []
+    if near:
+        message += f" Found {', '.join(near[:5])}; the name must be exactly {spec.name}.csv or .parquet."
+    return None, [Problem(spec.name, None, message)]
+
+
+def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool) -> TableCheck:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return TableCheck(spec.name, path.name, 0, (read_problem(path.name, exc),))
+    if size == 0:
+        advice = (
+            f"{spec.name} is required and must hold data." if spec.required else "leave the file out instead."
+        )
+        return TableCheck(
+            spec.name, path.name, 0, (Problem(path.name, None, f"is empty (0 bytes): {advice}"),)
+        )
+    try:
+        frame = scan_table(path)
+    except READ_ERRORS as exc:
+        return TableCheck(spec.name, path.name, 0, (read_problem(path.name, exc),))
+    check = check_table(
+        spec,
+        frame,
+        path.name,
+        allow_real_identifiers=allow_real_identifiers,
+        skip_blank_rows=path.suffix == ".csv",
+    )
+    if path.suffix == ".csv" and any(problem.message == UTF8_MESSAGE for problem in check.problems):
+        # Only now, to say which rows: re-read replacing invalid bytes so they can be found.
+        located = encoding_problem(path.name, pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy"))
+        problems = tuple(
+            located if problem.message == UTF8_MESSAGE else problem for problem in check.problems
+        )
+        check = dataclasses.replace(check, problems=problems)
+    return check
