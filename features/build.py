@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from features import absence, own_normal, surveys
-from features.catalog import Catalog
+from features.catalog import Catalog, SignalInfo
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
 from features.labels import DEFAULT_OUTCOMES, add_labels
@@ -25,7 +25,6 @@ FAMILY_PREFIX = "family:"
 # Context events that are not outcomes: hires give tenure instead; anything else becomes
 # "weeks since the last <event>".
 _NOT_CONTEXT = {"hired"}
-_SIGNAL_FEATURES = (*own_normal.OUTPUTS, "deviation_vs_team")
 
 
 @dataclass(frozen=True)
@@ -60,35 +59,25 @@ def feature_columns(columns: list[str]) -> list[str]:
 
 
 def _wide(long: pl.LazyFrame, signals: list[str], features: tuple[str, ...]) -> pl.LazyFrame:
-    wide = long.pivot(
-        on="signal",
-        on_columns=signals,
-        index=list(KEYS),
-        values=list(features),
-        aggregate_function="first",
-        separator="|",
-        column_naming="combine",
-    )
-    renames = {f"{f}|{s}": signal_column(s, f) for f in features for s in signals}
-    return wide.rename(renames, strict=False)
+    # One filtered slice per signal joined on the keys: measured faster than a lazy pivot here.
+    wide = long.select(*KEYS).unique()
+    for name in signals:
+        part = long.filter(pl.col("signal") == name).select(
+            *KEYS, *(pl.col(f).alias(signal_column(name, f)) for f in features)
+        )
+        wide = wide.join(part, on=list(KEYS), how="left")
+    return wide
 
 
-def _family_summaries(long: pl.LazyFrame, families: list[str]) -> pl.LazyFrame:
-    directed = long.filter(pl.col("risk_sign") != 0).with_columns(
-        (pl.col("deviation") * pl.col("risk_sign")).alias("risk_deviation")
-    )
-    per_family = directed.group_by(*KEYS, "family").agg(pl.col("risk_deviation").mean())
-    wide = per_family.pivot(
-        on="family",
-        on_columns=families,
-        index=list(KEYS),
-        values="risk_deviation",
-        aggregate_function="first",
-    )
-    overall = directed.group_by(*KEYS).agg(pl.col("risk_deviation").mean().alias(family_column("all")))
-    return wide.rename({f: family_column(f) for f in families}, strict=False).join(
-        overall, on=list(KEYS), how="left"
-    )
+def _family_summaries(infos: dict[str, SignalInfo]) -> list[pl.Expr]:
+    families: dict[str, list[pl.Expr]] = {}
+    for name, info in infos.items():
+        if info.risk_sign == 0:
+            continue
+        directed = pl.col(signal_column(name, "deviation")) * info.risk_sign
+        families.setdefault(info.family, []).append(directed)
+        families.setdefault("all", []).append(directed)
+    return [pl.mean_horizontal(exprs).alias(family_column(f)) for f, exprs in sorted(families.items())]
 
 
 def build_features(
@@ -116,20 +105,24 @@ def build_features(
     signal_names = sorted(signals.select(pl.col("signal").unique()).collect().to_series().to_list())
     infos = {name: catalog.signal(name) for name in signal_names}
     cat = catalog_frame(catalog, signal_names)
-    grid = series_grid(signals, cat)
+    # Both are read by several branches below; cache() computes each once per collect.
+    grid = series_grid(signals, cat).cache()
 
     long = own_normal.add_own_normal_features(grid)
-    if people is not None:
-        long = long.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
-    else:
-        long = long.with_columns(pl.lit(None, dtype=pl.String).alias("team_id"))
-    long = long.with_columns(deviation_vs_team())
     if request.as_of is not None:
         long = long.filter(pl.col(WEEK) == as_of)
-
-    frame = _wide(long, signal_names, _SIGNAL_FEATURES)
-    families = sorted({i.family for i in infos.values() if i.risk_sign != 0})
-    frame = frame.join(_family_summaries(long, families), on=list(KEYS), how="left")
+    frame = _wide(long, signal_names, own_normal.OUTPUTS)
+    if people is not None:
+        frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("team_id"))
+    frame = frame.with_columns(
+        *(
+            deviation_vs_team(signal_column(name, "deviation"), signal_column(name, "deviation_vs_team"))
+            for name in signal_names
+        ),
+        *_family_summaries(infos),
+    )
 
     for kind, add, outputs in (
         ("survey", surveys.add_survey_features, surveys.OUTPUTS),
@@ -143,10 +136,6 @@ def build_features(
             part = part.filter(pl.col(WEEK) == as_of)
         frame = frame.join(_wide(part, names, outputs), on=list(KEYS), how="left")
 
-    if people is not None:
-        frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
-    else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("team_id"))
     frame = add_tenure(frame, hire_weeks(people, events))
     if events is not None:
         outcome_set = set(request.outcome_events)

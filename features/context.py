@@ -81,13 +81,13 @@ def hire_weeks(people: pl.LazyFrame | None, events: pl.LazyFrame | None) -> pl.L
     )
 
 
-def deviation_vs_team() -> pl.Expr:
+def deviation_vs_team(deviation_column: str, output: str) -> pl.Expr:
     """The person's deviation minus their team's median deviation that week: team-wide dips cancel out."""
-    group = ["team_id", "signal", WEEK]
-    members = pl.col("deviation").count().over(group)
-    team_median = pl.col("deviation").median().over(group)
+    group = ["team_id", WEEK]
+    deviation = pl.col(deviation_column)
+    members = deviation.count().over(group)
     return (
         pl.when(pl.col("team_id").is_not_null() & (members >= _MIN_TEAM_MEMBERS))
-        .then(pl.col("deviation") - team_median)
-        .alias("deviation_vs_team")
+        .then(deviation - deviation.median().over(group))
+        .alias(output)
     )

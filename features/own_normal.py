@@ -85,21 +85,26 @@ def volatility_8w() -> pl.Expr:
 
 def weeks_off_normal() -> pl.Expr:
     """Weeks in a row above (+) or below (-) the own normal; unobserved weeks do not break a run."""
+    # Written with whole-column operations only: the grid keeps each series contiguous and in week
+    # order, and a partition per run (millions of tiny groups) would be many times slower.
     z = (VALUE - pl.col("baseline")) / pl.col("spread")
-    state = (
+    series = pl.col(SERIES)
+    observed_state = (
         pl.when(z > _OFF_NORMAL_UNITS)
         .then(1)
         .when(z < -_OFF_NORMAL_UNITS)
         .then(-1)
         .when(z.is_not_null())
         .then(0)
-        .forward_fill()
-        .over(SERIES)
     )
-    run_id = (state != state.shift(1)).fill_null(True).cum_sum().over(SERIES)
+    state_series = pl.when(observed_state.is_not_null()).then(series).forward_fill()
+    state = pl.when(state_series == series).then(observed_state.forward_fill())
+    run_starts = ((state != state.shift(1)) | (series != series.shift(1))).fill_null(True)
     # Only observed weeks count: a holiday neither breaks a run nor lengthens it.
-    run_length = VALUE.is_not_null().cast(pl.Int32).cum_sum().over([*SERIES, run_id])
-    return (run_length * state).cast(pl.Float64).alias("weeks_off_normal")
+    observed = VALUE.is_not_null().cast(pl.Int64)
+    seen = observed.cum_sum()
+    seen_before_run = pl.when(run_starts).then(seen - observed).forward_fill()
+    return ((seen - seen_before_run) * state).cast(pl.Float64).alias("weeks_off_normal")
 
 
 OUTPUTS = ("level_4w", "baseline", "deviation", "trend_8w", "volatility_8w", "weeks_off_normal")
