@@ -871,6 +871,9 @@ def summarise(frames: Mapping[str, pl.LazyFrame], files: Mapping[str, str]) -> d
     return summary
 
 
+ANONYMITY_THRESHOLD = 5  # the default of flows.settings; teams smaller than this are never shown
+
+
 def _plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
 
@@ -899,11 +902,14 @@ def _render_summary(report: ValidationReport) -> str:
         lines.append("events: not present (fine for scoring; training needs events).")
     people = report.summary.get("people")
     if people:
-        sizes = people["team_sizes"]
-        shown = ", ".join(str(size) for size in sizes[:20]) + (", …" if len(sizes) > 20 else "")
+        sizes = sorted(people["team_sizes"])
+        small = sum(size < ANONYMITY_THRESHOLD for size in sizes)
+        # Sizes as a range only: which team is how small is not the validator's business to print.
+        shown = f"sizes {sizes[0]} to {sizes[-1]}, median {sizes[len(sizes) // 2]}" if sizes else "none"
         lines.append(
             f"{people['file']}: {_plural(people['rows'], 'person', 'people')}"
-            f" in {_plural(people['teams'], 'team')} ({shown})"
+            f" in {_plural(people['teams'], 'team')} ({shown}); {small:,} below the anonymity threshold of"
+            f" {ANONYMITY_THRESHOLD}, so never shown in team views"
         )
     elif "people" not in report.files:
         lines.append("people: not present (optional; team views and fairness audits need it).")

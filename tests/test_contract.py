@@ -81,7 +81,7 @@ def test_valid_csv_folder_passes_with_a_summary(tmp_path: Path) -> None:
     assert "OK" in text
     assert "2024-01-01 to 2024-01-08" in text
     assert "50.0%" in text
-    assert "2 teams (2, 1)" in text
+    assert "2 teams (sizes 1 to 2, median 2); 2 below the anonymity threshold of 5" in text
     assert "resigned 1" in text
 
 

@@ -1,0 +1,82 @@
+"""The signal catalog: the shipped default, user catalogs, and signals nobody described."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from features.catalog import CatalogError, load_catalog, readable_label
+from simulator.organisation import SIGNALS
+
+
+def test_default_catalog_describes_every_simulated_signal_but_the_noise() -> None:
+    catalog = load_catalog()
+    unknown = {name for name in SIGNALS if not catalog.signal(name).known}
+    assert unknown == {"docs_viewed", "wiki_edits", "badge_swipes"}
+    assert catalog.signal("questions_asked").direction == "falls"
+    assert catalog.signal("approval_requests").direction == "rises"
+    assert catalog.signal("planned_leave_days").kind == "leave"
+
+
+def test_every_family_with_directed_signals_has_two_or_three_feedforward_prompts() -> None:
+    catalog = load_catalog()
+    for info in catalog.signals.values():
+        if info.direction == "none":
+            continue
+        family = catalog.family(info.family)
+        assert family.description, family.name
+        assert 2 <= len(family.prompts) <= 3, family.name
+        for prompt in family.prompts:
+            assert prompt.endswith("?"), prompt
+            assert "model" not in prompt.lower() and "data" not in prompt.lower()
+
+
+def test_unknown_signal_gets_a_readable_label_and_family_other() -> None:
+    info = load_catalog().signal("pulse.team_spirit")
+    assert (info.label, info.family, info.kind, info.known) == (
+        "Pulse: team spirit",
+        "other",
+        "survey",
+        False,
+    )
+    assert readable_label("code_reviews_given") == "Code reviews given"
+
+
+def test_user_catalog_replaces_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(
+        """
+[families.craft]
+label = "Craft"
+description = "Pride in the work itself."
+prompts = ["What would you like to get better at?", "Which work makes you proud?"]
+
+[signals.code_reviews_given]
+label = "Code reviews given"
+unit = "a week"
+family = "craft"
+direction = "falls"
+""",
+        encoding="utf-8",
+    )
+    catalog = load_catalog(path)
+    assert catalog.signal("code_reviews_given").family == "craft"
+    assert catalog.signal("questions_asked").family == "other"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[signals.x\n", "not a valid TOML file"),
+        ('[signals.x]\nfamily = "nowhere"\n', "has no [families.nowhere] entry"),
+        ('[signals.x]\ndirection = "up"\n', "direction is 'up'"),
+        ('[signals.x]\nkind = "email"\n', "kind is 'email'"),
+    ],
+)
+def test_broken_catalog_names_the_entry_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"bad\.toml") as raised:
+        load_catalog(path)
+    assert message in str(raised.value)
