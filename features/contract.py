@@ -42,6 +42,14 @@ ROW = "__ewarn_row__"
 _ROWS = "__ewarn_rows__"
 _HASH = "__ewarn_key_hash__"
 
+# The memory setting of validation. Grouping by a key (duplicates, distinct people and
+# person-weeks) holds one hash-table entry per distinct key, about 70 bytes a row, so a table
+# with more rows than this is checked in several passes, each over one partition of the persons.
+# Peak memory then follows this number instead of the table's size.
+PARTITION_ROWS = 2_000_000
+# Every key starts with the person, so duplicates and person-weeks never cross partitions.
+PARTITION_COLUMN = "person_id"
+
 ColumnKind = Literal["person_id", "week", "date", "name", "number", "text"]
 
 # Polars raises these for unreadable bytes; a panic in the reader derives from BaseException,
@@ -249,6 +257,37 @@ class _ColumnPlan:
     spec: ColumnSpec
     typed: pl.Expr
     rules: tuple[_Rule, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# partitions by person
+
+
+def partition_count(rows: int, rows_per_partition: int = PARTITION_ROWS) -> int:
+    """How many person partitions keep each key-based pass under `rows_per_partition` rows.
+
+    Small tables get 1: a single pass, exactly as without partitioning.
+    """
+    return max(1, math.ceil(rows / max(1, rows_per_partition)))
+
+
+def person_partition(person_id: pl.Expr, partitions: int, index: int) -> pl.Expr:
+    """Expression: the row's person falls in partition `index` of `partitions`.
+
+    A seeded hash of the id as text, so a person's rows always land in the same partition,
+    whatever the file format and within one run. (Polars does not promise the hash across
+    versions; nothing stores it.)
+    """
+    return person_id.cast(pl.String).hash(seed=0) % partitions == index
+
+
+def _partitions(frame: pl.LazyFrame, partitions: int) -> list[pl.LazyFrame]:
+    if partitions <= 1:
+        return [frame]
+    return [
+        frame.filter(person_partition(pl.col(PARTITION_COLUMN), partitions, index))
+        for index in range(partitions)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

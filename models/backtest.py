@@ -1,0 +1,131 @@
+"""Back-tests: every candidate and the naive reference on the same split, judged on unseen rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from features.build import feature_columns
+from models.candidates import SIMPLICITY_ORDER
+from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
+from models.splits import learnable, person_folds, time_split
+from models.train import FittedModel, fit_calibrated, score_rows
+
+# Average precision closer than this is a tie, and a tie goes to the simpler model.
+TIE_MARGIN = 0.005
+LABELS = ("label", "weeks_to_outcome", "eligible")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a back-test found: metrics per candidate and for the naive reference, the chosen one."""
+
+    chosen: str
+    metrics: dict[str, dict[str, float]]
+    naive: dict[str, float]
+    scored: pl.DataFrame
+    models: dict[str, FittedModel] = field(default_factory=dict)
+    split: str = "time"
+
+    def table(self) -> pl.DataFrame:
+        """Metrics side by side: one row per metric, one column per candidate and the naive reference."""
+        names = [*self.metrics, "naive_reference"]
+        values = {**self.metrics, "naive_reference": self.naive}
+        metrics = list(self.naive)
+        return pl.DataFrame(
+            {"metric": metrics, **{n: [values[n].get(m) for m in metrics] for n in names}},
+        )
+
+
+def choose(metrics: dict[str, dict[str, float]]) -> str:
+    """The candidate with the best average precision; within TIE_MARGIN, the simpler one."""
+    best = max(m["average_precision"] for m in metrics.values())
+    for name in SIMPLICITY_ORDER:
+        if name in metrics and metrics[name]["average_precision"] >= best - TIE_MARGIN:
+            return name
+    return max(metrics, key=lambda n: metrics[n]["average_precision"])
+
+
+def naive_table(table: pl.DataFrame, raw_values: pl.DataFrame) -> pl.DataFrame:
+    """The same person-weeks and labels as `table`, with each week's raw values as the only inputs."""
+    keep = ["person_id", "week", *[c for c in ("team_id", *LABELS) if c in table.columns]]
+    return table.select(keep).join(raw_values, on=["person_id", "week"], how="left", maintain_order="left")
+
+
+def time_backtest(
+    table: pl.DataFrame,
+    naive: pl.DataFrame,
+    cutoff: date,
+    horizon: int,
+    capacity: float = DEFAULT_CAPACITY,
+    candidates: Sequence[str] = SIMPLICITY_ORDER,
+    seed: int = 0,
+) -> BacktestResult:
+    """Train before `cutoff`, calibrate on the latest slice before it, score every week after it."""
+    features = feature_columns(table.columns)
+    split = time_split(table, cutoff, horizon)
+    metrics: dict[str, dict[str, float]] = {}
+    scored: dict[str, pl.DataFrame] = {}
+    models: dict[str, FittedModel] = {}
+    for name in candidates:
+        models[name] = fit_calibrated(name, split.fit, split.calibrate, features, seed)
+        scored[name] = choose_weekly_flags(score_rows(models[name], split.score), capacity)
+        metrics[name] = evaluate(scored[name], horizon, capacity)
+    chosen = choose(metrics)
+    naive_split = time_split(naive, cutoff, horizon)
+    naive_features = feature_columns(naive.columns)
+    naive_model = fit_calibrated(chosen, naive_split.fit, naive_split.calibrate, naive_features, seed)
+    naive_scored = choose_weekly_flags(score_rows(naive_model, naive_split.score), capacity)
+    return BacktestResult(
+        chosen=chosen,
+        metrics=metrics,
+        naive=evaluate(naive_scored, horizon, capacity),
+        scored=scored[chosen],
+        models=models,
+        split="time",
+    )
+
+
+def _out_of_fold(
+    name: str, rows: pl.DataFrame, features: list[str], folds: int, capacity: float, seed: int
+) -> pl.DataFrame:
+    parts = []
+    for train_index, test_index in person_folds(rows, folds, seed):
+        train = rows[train_index]
+        # Calibrate on people the pipeline never saw: one inner person fold of the training part.
+        inner_fit, inner_calibrate = person_folds(train, 5, seed + 1)[0]
+        model = fit_calibrated(name, train[inner_fit], train[inner_calibrate], features, seed)
+        parts.append(score_rows(model, rows[test_index]))
+    return choose_weekly_flags(pl.concat(parts), capacity)
+
+
+def person_backtest(
+    table: pl.DataFrame,
+    naive: pl.DataFrame,
+    folds: int,
+    horizon: int,
+    capacity: float = DEFAULT_CAPACITY,
+    candidates: Sequence[str] = SIMPLICITY_ORDER,
+    seed: int = 0,
+) -> BacktestResult:
+    """Out-of-fold scores from person-grouped, outcome-stratified K-fold (for data with little history)."""
+    rows = table.filter(learnable(table))
+    features = feature_columns(table.columns)
+    metrics: dict[str, dict[str, float]] = {}
+    scored: dict[str, pl.DataFrame] = {}
+    for name in candidates:
+        scored[name] = _out_of_fold(name, rows, features, folds, capacity, seed)
+        metrics[name] = evaluate(scored[name], horizon, capacity)
+    chosen = choose(metrics)
+    naive_rows = naive.filter(learnable(naive))
+    naive_scored = _out_of_fold(chosen, naive_rows, feature_columns(naive.columns), folds, capacity, seed)
+    return BacktestResult(
+        chosen=chosen,
+        metrics=metrics,
+        naive=evaluate(naive_scored, horizon, capacity),
+        scored=scored[chosen],
+        split="person",
+    )

@@ -1,0 +1,63 @@
+"""Which rows a model may learn from and which it is judged on: by time, or by person, never by row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import StratifiedGroupKFold
+
+CALIBRATION_WEEKS = 12  # the latest slice of the training period, held out to calibrate on
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Rows to fit on, a later slice to calibrate on, and every row from the cutoff on to score."""
+
+    fit: pl.DataFrame
+    calibrate: pl.DataFrame
+    score: pl.DataFrame
+    cutoff: date
+
+
+def learnable(table: pl.DataFrame) -> pl.Expr:
+    """Rows with a known label that are not on or after the person's first outcome."""
+    return pl.col("eligible") & pl.col("label").is_not_null()
+
+
+def time_split(table: pl.DataFrame, cutoff: date, horizon: int) -> TimeSplit:
+    """Split a labelled feature table at `cutoff`.
+
+    Training rows are those whose whole horizon ends before the cutoff (week + horizon < cutoff):
+    their labels depend only on events dated before the cutoff, so nothing after it leaks in.
+    The last CALIBRATION_WEEKS of those weeks are held out for calibration. Every eligible
+    person-week from the cutoff to the end is scored.
+    """
+    horizon_end = pl.col("week") + pl.duration(weeks=horizon)
+    known = table.filter(learnable(table) & (horizon_end < cutoff))
+    calibration_start = cutoff - timedelta(weeks=horizon + CALIBRATION_WEEKS)
+    fit = known.filter(pl.col("week") < calibration_start)
+    calibrate = known.filter(pl.col("week") >= calibration_start)
+    score = table.filter(pl.col("eligible") & (pl.col("week") >= cutoff))
+    for name, part in (("fit", fit), ("calibrate", calibrate), ("score", score)):
+        if part.is_empty():
+            raise ValueError(
+                f"the cutoff {cutoff} leaves no rows to {name} on; choose a cutoff inside the data"
+            )
+    for name, part in (("fit", fit), ("calibrate", calibrate)):
+        if part["label"].n_unique() < 2:
+            raise ValueError(
+                f"the rows to {name} on before {cutoff} hold only one class; choose a later cutoff"
+            )
+    return TimeSplit(fit=fit, calibrate=calibrate, score=score, cutoff=cutoff)
+
+
+def person_folds(table: pl.DataFrame, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Person-grouped, outcome-stratified K-fold over the learnable rows: no person in two folds."""
+    rows = table.filter(learnable(table))
+    ever_positive = rows.group_by("person_id").agg(pl.col("label").max().alias("person_label"))
+    labels = rows.join(ever_positive, on="person_id", how="left", maintain_order="left")["person_label"]
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(rows.height), labels.to_numpy(), rows["person_id"].to_numpy()))

@@ -1,0 +1,62 @@
+"""Fit a candidate, calibrate it on a later slice, score rows. Pure: frames and models in, out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
+
+from models.candidates import CANDIDATES
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A fitted pipeline, its calibration, and the feature columns it expects, in order."""
+
+    name: str
+    pipeline: Pipeline
+    calibrated: CalibratedClassifierCV
+    features: tuple[str, ...]
+
+    def predict_risk(self, rows: pl.DataFrame) -> np.ndarray:
+        """Calibrated probability of an outcome within the horizon, one per row."""
+        return self.calibrated.predict_proba(matrix(rows, self.features))[:, 1]
+
+
+def matrix(rows: pl.DataFrame, features: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The model input as float32 with NaN for missing; columns the rows lack are all missing."""
+    present = set(rows.columns)
+    columns = [
+        pl.col(f).cast(pl.Float32) if f in present else pl.lit(None, dtype=pl.Float32).alias(f)
+        for f in features
+    ]
+    return rows.select(columns).to_numpy().astype(np.float32, copy=False)
+
+
+def fit_calibrated(
+    name: str,
+    fit_rows: pl.DataFrame,
+    calibration_rows: pl.DataFrame,
+    features: list[str],
+    seed: int = 0,
+) -> FittedModel:
+    """Fit candidate `name` on `fit_rows`, then calibrate its probabilities on `calibration_rows`.
+
+    The calibration rows must be disjoint from the fit rows (later in time, or other people):
+    the fitted pipeline is frozen and only the sigmoid mapping is learned on them.
+    """
+    pipeline = CANDIDATES[name](seed)
+    pipeline.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
+    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
+    calibrated.fit(matrix(calibration_rows, features), calibration_rows["label"].to_numpy())
+    return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
+
+
+def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows with their calibrated risk as `score` (keys and any label columns kept)."""
+    keep = [c for c in ("person_id", "week", "team_id", "label", "weeks_to_outcome") if c in rows.columns]
+    return rows.select(keep).with_columns(pl.Series("score", model.predict_risk(rows), dtype=pl.Float64))
