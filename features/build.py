@@ -95,7 +95,13 @@ def build_features(
     labels `label`, `weeks_to_outcome`, `outcome`, `eligible`.
     """
     request = request or FeatureRequest()
+    # Outcomes are known as far as either table reaches: a snapshot of signals with later events
+    # still has observed horizons.
     known_until = signals.select(pl.col(WEEK).max()).collect().item()
+    if events is not None and request.with_labels:
+        last_event = events.select(pl.col("date").max()).collect().item()
+        if last_event is not None:
+            known_until = max(known_until, monday_of(last_event))
     if request.as_of is not None:
         as_of = monday_of(request.as_of)
         start = as_of - timedelta(weeks=LOOKBACK_WEEKS)

@@ -27,8 +27,8 @@ _OFF_NORMAL_UNITS = 0.5
 
 
 def level_4w() -> pl.Expr:
-    """Average over the last 4 weeks (at least 2 of them observed)."""
-    return VALUE.rolling_mean(RECENT_WEEKS, min_samples=2).over(SERIES).alias("level_4w")
+    """Average over the observed weeks among the last 4."""
+    return VALUE.rolling_mean(RECENT_WEEKS, min_samples=1).over(SERIES).alias("level_4w")
 
 
 def baseline() -> pl.Expr:

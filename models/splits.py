@@ -12,6 +12,10 @@ from sklearn.model_selection import StratifiedGroupKFold
 CALIBRATION_WEEKS = 12  # the latest slice of the training period, held out to calibrate on
 
 
+class SplitError(ValueError):
+    """A cutoff or a data set that leaves nothing to learn from or to score; the message says why."""
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     """Rows to fit on, a later slice to calibrate on, and every row from the cutoff on to score."""
@@ -27,30 +31,34 @@ def learnable(table: pl.DataFrame) -> pl.Expr:
     return pl.col("eligible") & pl.col("label").is_not_null()
 
 
-def time_split(table: pl.DataFrame, cutoff: date, horizon: int) -> TimeSplit:
-    """Split a labelled feature table at `cutoff`.
+def known_before(table: pl.DataFrame, cutoff: date, horizon: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows to fit on and a later slice to calibrate on, all with their whole horizon before `cutoff`.
 
-    Training rows are those whose whole horizon ends before the cutoff (week + horizon < cutoff):
-    their labels depend only on events dated before the cutoff, so nothing after it leaks in.
-    The last CALIBRATION_WEEKS of those weeks are held out for calibration. Every eligible
-    person-week from the cutoff to the end is scored.
+    week + horizon < cutoff: such a label depends only on events dated before the cutoff, so
+    nothing after it leaks in. The last CALIBRATION_WEEKS of those weeks are the calibration slice.
     """
     horizon_end = pl.col("week") + pl.duration(weeks=horizon)
     known = table.filter(learnable(table) & (horizon_end < cutoff))
     calibration_start = cutoff - timedelta(weeks=horizon + CALIBRATION_WEEKS)
     fit = known.filter(pl.col("week") < calibration_start)
     calibrate = known.filter(pl.col("week") >= calibration_start)
-    score = table.filter(pl.col("eligible") & (pl.col("week") >= cutoff))
-    for name, part in (("fit", fit), ("calibrate", calibrate), ("score", score)):
-        if part.is_empty():
-            raise ValueError(
-                f"the cutoff {cutoff} leaves no rows to {name} on; choose a cutoff inside the data"
-            )
     for name, part in (("fit", fit), ("calibrate", calibrate)):
+        if part.is_empty():
+            raise SplitError(f"the cutoff {cutoff} leaves no rows to {name} on; choose one inside the data")
         if part["label"].n_unique() < 2:
-            raise ValueError(
-                f"the rows to {name} on before {cutoff} hold only one class; choose a later cutoff"
-            )
+            raise SplitError(f"the rows to {name} on before {cutoff} hold one class only; pick a later date")
+    return fit, calibrate
+
+
+def time_split(table: pl.DataFrame, cutoff: date, horizon: int) -> TimeSplit:
+    """Split a labelled feature table at `cutoff`: learn before it (see known_before), score after.
+
+    Every eligible person-week from the cutoff to the end is scored.
+    """
+    fit, calibrate = known_before(table, cutoff, horizon)
+    score = table.filter(pl.col("eligible") & (pl.col("week") >= cutoff))
+    if score.is_empty():
+        raise SplitError(f"the cutoff {cutoff} leaves no weeks to score; choose one before the data ends")
     return TimeSplit(fit=fit, calibrate=calibrate, score=score, cutoff=cutoff)
 
 

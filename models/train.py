@@ -47,8 +47,12 @@ def fit_calibrated(
     """Fit candidate `name` on `fit_rows`, then calibrate its probabilities on `calibration_rows`.
 
     The calibration rows must be disjoint from the fit rows (later in time, or other people):
-    the fitted pipeline is frozen and only the sigmoid mapping is learned on them.
+    the fitted pipeline is frozen and only the sigmoid mapping is learned on them. Features with
+    no observed value in the fit rows are left out of the model's feature list.
     """
+    # A feature never observed in the fit rows carries nothing to learn (and breaks binning).
+    observed = fit_rows.select(pl.col(f).is_not_null().any() for f in features).row(0)
+    features = [f for f, seen in zip(features, observed, strict=True) if seen]
     pipeline = CANDIDATES[name](seed)
     pipeline.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
     calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")

@@ -1,0 +1,168 @@
+"""The one adapter to MLflow: log a training run, register its model, move the champion alias.
+
+Everything else in ewarn hands this module plain values (dicts, frames, text); nothing person-level
+is ever passed in, so nothing person-level can reach the tracking store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+MODEL_NAME = "ewarn-risk"
+EXPERIMENT = "ewarn"
+CHAMPION, CHALLENGER = "champion", "challenger"
+# What skops may load back: the calibration wrapper and the boosted trees, nothing arbitrary.
+TRUSTED_TYPES = [
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "numpy.dtype",
+]
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking store could not be reached or used; the message says what to do."""
+
+
+def tracking_uri(home: Path) -> str:
+    """MLFLOW_TRACKING_URI when set (a real server), else an SQLite store in the home folder."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if configured:
+        return configured
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+
+def _mlflow(uri: str):
+    # Imported here, not at module level: mlflow takes seconds to import.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return mlflow
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    """The current champion: its version, run and the numbers it was chosen on."""
+
+    version: str
+    run_id: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def current_champion(uri: str) -> ChampionInfo | None:
+    """The model version holding the champion alias, or None when there is none yet."""
+    mlflow = _mlflow(uri)
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise TrackingUnavailableError(f"MLflow at {uri} answered with an error: {exc}") from exc
+    run = client.get_run(version.run_id)
+    return ChampionInfo(version.version, version.run_id, dict(run.data.params), dict(run.data.metrics))
+
+
+def load_model(uri: str, version: str) -> tuple[Any, list[str]]:
+    """Load a registered model version (sklearn flavour: it has predict_proba) and its feature list."""
+    mlflow = _mlflow(uri)
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(MODEL_NAME, version).run_id
+    features = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/features.json"))
+    return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version}"), features
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """Where a training went: its run, the registered version and the alias it received."""
+
+    run_id: str
+    version: str
+    alias: str
+    experiment_id: str
+
+
+def log_training(
+    uri: str,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tables: Mapping[str, pl.DataFrame],
+    texts: Mapping[str, str],
+    figures: Mapping[str, Any],
+    card: Callable[[str], str],
+    model: Any,
+    example: np.ndarray,
+    alias: str,
+    tags: Mapping[str, str],
+) -> TrainingRecord:
+    """Log one training as an MLflow run, register its model and give it `alias`.
+
+    `tables` become CSV artifacts, `texts` files (name with extension), `figures` PNG images, and
+    `card(version)` the model card (it needs the version the registry gives). The model is logged
+    with the sklearn flavour, a signature from `example`, and explicit pip requirements (no slow
+    dependency inference).
+    """
+    mlflow = _mlflow(uri)
+    from mlflow.models import infer_signature
+
+    try:
+        mlflow.set_experiment(EXPERIMENT)
+        with mlflow.start_run() as run:
+            mlflow.log_params({k: _param(v) for k, v in params.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+            mlflow.set_tags(dict(tags))
+            with tempfile.TemporaryDirectory() as folder:
+                for name, table in tables.items():
+                    path = Path(folder) / f"{name}.csv"
+                    table.write_csv(path)
+                    mlflow.log_artifact(str(path))
+                for name, text in texts.items():
+                    mlflow.log_text(text, name)
+            for name, figure in figures.items():
+                mlflow.log_figure(figure, f"{name}.png")
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+                pip_requirements=_requirements(),
+                registered_model_name=MODEL_NAME,
+                skops_trusted_types=TRUSTED_TYPES,
+            )
+            version = str(info.registered_model_version)
+            mlflow.log_text(card(version), "model_card.md")
+            mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
+            mlflow.set_tag("ewarn.alias", alias)
+            return TrainingRecord(run.info.run_id, version, alias, run.info.experiment_id)
+    except TrackingUnavailableError:
+        raise
+    except Exception as exc:  # an unreachable server surfaces as many different exception types
+        raise TrackingUnavailableError(
+            f"Could not log the training to MLflow at {uri}: {exc}. Check that the tracking server is "
+            "running and MLFLOW_TRACKING_URI is right, or unset it to use the store in the home folder."
+        ) from exc
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:6000]
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "numpy", "scipy", "skops")]
