@@ -76,7 +76,7 @@ def snapshot(org: SimulatedOrganisation, week: date, horizon: int) -> tuple[floa
         "person_id", ((pl.lit(week) - pl.col("hired_on")).dt.total_days() / 7).alias("tenure")
     )
     raw = raw.join(static, on="person_id", how="left")
-    ours = person_backtest(features, raw, folds=5, horizon=horizon)
+    ours = person_backtest(features, raw, folds=5, horizon=horizon, catalog=load_catalog())
     rows = raw.filter(learnable(raw))
     columns = feature_columns(rows.columns)
     x, y, groups = rows.select(columns).to_numpy(), rows["label"].to_numpy(), rows["person_id"].to_numpy()
@@ -115,7 +115,7 @@ def main() -> None:
     print(f"features: {time.perf_counter() - started:.1f} s, {table.shape}, peak {peak_gb():.2f} GB")
     cutoff = table["week"].min() + timedelta(weeks=args.cutoff_week)
     started = time.perf_counter()
-    result = time_backtest(table, naive, cutoff, args.horizon)
+    result = time_backtest(table, naive, cutoff, args.horizon, catalog=load_catalog())
     print(f"back-test (2 candidates + naive): {time.perf_counter() - started:.1f} s, peak {peak_gb():.2f} GB")
     with pl.Config(tbl_rows=20):
         print(result.table())

@@ -220,6 +220,131 @@ def demo(
     )
 
 
+def _print_metrics(table: object, title: str) -> None:
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    assert isinstance(table, pl.DataFrame)
+    shown = Table(title=title)
+    for column in table.columns:
+        shown.add_column(column, justify="left" if column == "metric" else "right")
+    for row in table.iter_rows():
+        shown.add_row(row[0], *("n/a" if v is None or v != v else f"{v:,.3f}" for v in row[1:]))
+    Console().print(shown)
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option("--data", help="Landing folder with signals and events.")],
+    out: Annotated[Path, typer.Option("--out", help="Scores per person-week: .parquet or .csv.")],
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--cutoff", help="Train before this date, score from it (default: two horizons before the end)."
+        ),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option("--split", help="'time' (default) or 'person' (grouped K-fold, for short histories)."),
+    ] = "time",
+    folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Folds for --split person.")] = 5,
+    capacity: Annotated[
+        float,
+        typer.Option("--capacity", min=0.001, max=0.5, help="Share of people reviewers can see each week."),
+    ] = 0.02,
+    horizon: Annotated[int | None, typer.Option("--horizon", min=1, help="Weeks ahead (default 12).")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Back-test every candidate and the naive reference; write scores and flags, print the metrics."""
+    from flows import modelling
+    from flows.landing import ContractViolation
+    from flows.tables import OutputPathError, check_output_path, write_frame
+    from models.splits import SplitError
+
+    settings = _settings(catalog=catalog)
+    if horizon:
+        settings = settings.model_copy(update={"horizon_weeks": horizon})
+    if split not in ("time", "person"):
+        raise _fail(f"--split must be 'time' or 'person', not {split!r}")
+    try:
+        check_output_path(out)
+    except OutputPathError as exc:
+        raise _fail(str(exc)) from None
+    cutoff_date = _parse_date(cutoff, "--cutoff")
+    typer.echo("Validating the landing folder and building features ...", err=True)
+    signal_catalog = _load_catalog(settings)
+    try:
+        tables = modelling.prepare_tables(data, settings, signal_catalog)
+    except ContractViolation as exc:
+        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+    typer.echo("Back-testing every candidate and the naive reference ...", err=True)
+    try:
+        result = modelling.backtest(
+            tables,
+            settings.horizon_weeks,
+            cutoff=cutoff_date,
+            split=split,
+            folds=folds,
+            capacity=capacity,
+            catalog=signal_catalog,
+        )
+    except SplitError as exc:
+        raise _fail(f"Cannot back-test: {exc}") from None
+    write_frame(result.scored.select("person_id", "week", "score", "flagged"), out)
+    _print_metrics(result.table(), f"Back-test ({result.split} split), chosen: {result.chosen}")
+    typer.echo(f"{result.scored.height:,} scored person-weeks -> {out}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Landing folder with signals and events.")],
+    home: HomeOption = None,
+    cutoff: Annotated[
+        str | None, typer.Option("--cutoff", help="Back-test cutoff (default: two horizons before the end).")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make this version the champion whatever the comparison says.")
+    ] = False,
+    capacity: Annotated[
+        float, typer.Option("--capacity", min=0.001, max=0.5, help="Reviewer capacity.")
+    ] = 0.02,
+    catalog: CatalogOption = None,
+) -> None:
+    """Back-test, train the chosen model, log it to MLflow and register it (champion or challenger)."""
+    from flows import modelling
+    from flows.landing import ContractViolation
+    from models.splits import SplitError
+    from models.tracking import TrackingUnavailableError
+
+    settings = _settings(home=home, catalog=catalog)
+    cutoff_date = _parse_date(cutoff, "--cutoff")
+    try:
+        summary = modelling.train(
+            data,
+            settings,
+            _load_catalog(settings),
+            cutoff=cutoff_date,
+            promote=promote,
+            capacity=capacity,
+            progress=lambda step: typer.echo(f"- {step} ...", err=True),
+        )
+    except ContractViolation as exc:
+        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+    except SplitError as exc:
+        raise _fail(f"Cannot train: {exc}") from None
+    except TrackingUnavailableError as exc:
+        raise _fail(str(exc), code=1) from None
+    _print_metrics(summary.result.table(), f"Back-test at {summary.cutoff}, chosen: {summary.result.chosen}")
+    for warning in summary.fairness_warnings:
+        typer.echo(f"Fairness warning: {warning}")
+    typer.echo(
+        f"Registered {summary.record.version} of model 'ewarn-risk' as {summary.decision.alias}: "
+        f"{summary.decision.reason}.\nRun {summary.record.run_id} in {summary.uri}\n"
+        f"See it with: mlflow ui --backend-store-uri {summary.uri}"
+    )
+
+
 def main() -> None:
     """Run the command line; bad input never ends in a Python traceback."""
     try:

@@ -9,6 +9,7 @@ from datetime import date
 import polars as pl
 
 from features.build import feature_columns
+from features.catalog import Catalog
 from models.candidates import SIMPLICITY_ORDER
 from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
 from models.splits import learnable, person_folds, time_split
@@ -63,6 +64,7 @@ def time_backtest(
     capacity: float = DEFAULT_CAPACITY,
     candidates: Sequence[str] = SIMPLICITY_ORDER,
     seed: int = 0,
+    catalog: Catalog | None = None,
 ) -> BacktestResult:
     """Train before `cutoff`, calibrate on the latest slice before it, score every week after it."""
     features = feature_columns(table.columns)
@@ -71,13 +73,15 @@ def time_backtest(
     scored: dict[str, pl.DataFrame] = {}
     models: dict[str, FittedModel] = {}
     for name in candidates:
-        models[name] = fit_calibrated(name, split.fit, split.calibrate, features, seed)
+        models[name] = fit_calibrated(name, split.fit, split.calibrate, features, seed, catalog)
         scored[name] = choose_weekly_flags(score_rows(models[name], split.score), capacity)
         metrics[name] = evaluate(scored[name], horizon, capacity)
     chosen = choose(metrics)
     naive_split = time_split(naive, cutoff, horizon)
     naive_features = feature_columns(naive.columns)
-    naive_model = fit_calibrated(chosen, naive_split.fit, naive_split.calibrate, naive_features, seed)
+    naive_model = fit_calibrated(
+        chosen, naive_split.fit, naive_split.calibrate, naive_features, seed, catalog
+    )
     naive_scored = choose_weekly_flags(score_rows(naive_model, naive_split.score), capacity)
     return BacktestResult(
         chosen=chosen,
@@ -90,14 +94,20 @@ def time_backtest(
 
 
 def _out_of_fold(
-    name: str, rows: pl.DataFrame, features: list[str], folds: int, capacity: float, seed: int
+    name: str,
+    rows: pl.DataFrame,
+    features: list[str],
+    folds: int,
+    capacity: float,
+    seed: int,
+    catalog: Catalog | None,
 ) -> pl.DataFrame:
     parts = []
     for train_index, test_index in person_folds(rows, folds, seed):
         train = rows[train_index]
         # Calibrate on people the pipeline never saw: one inner person fold of the training part.
         inner_fit, inner_calibrate = person_folds(train, 5, seed + 1)[0]
-        model = fit_calibrated(name, train[inner_fit], train[inner_calibrate], features, seed)
+        model = fit_calibrated(name, train[inner_fit], train[inner_calibrate], features, seed, catalog)
         parts.append(score_rows(model, rows[test_index]))
     return choose_weekly_flags(pl.concat(parts), capacity)
 
@@ -110,6 +120,7 @@ def person_backtest(
     capacity: float = DEFAULT_CAPACITY,
     candidates: Sequence[str] = SIMPLICITY_ORDER,
     seed: int = 0,
+    catalog: Catalog | None = None,
 ) -> BacktestResult:
     """Out-of-fold scores from person-grouped, outcome-stratified K-fold (for data with little history)."""
     rows = table.filter(learnable(table))
@@ -117,11 +128,12 @@ def person_backtest(
     metrics: dict[str, dict[str, float]] = {}
     scored: dict[str, pl.DataFrame] = {}
     for name in candidates:
-        scored[name] = _out_of_fold(name, rows, features, folds, capacity, seed)
+        scored[name] = _out_of_fold(name, rows, features, folds, capacity, seed, catalog)
         metrics[name] = evaluate(scored[name], horizon, capacity)
     chosen = choose(metrics)
     naive_rows = naive.filter(learnable(naive))
-    naive_scored = _out_of_fold(chosen, naive_rows, feature_columns(naive.columns), folds, capacity, seed)
+    naive_features = feature_columns(naive.columns)
+    naive_scored = _out_of_fold(chosen, naive_rows, naive_features, folds, capacity, seed, catalog)
     return BacktestResult(
         chosen=chosen,
         metrics=metrics,

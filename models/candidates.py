@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -10,12 +10,38 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from features.build import FAMILY_PREFIX
+from features.catalog import Catalog
+
 # Ordered from simplest to most complex: a tie in back-test quality goes to the earlier one.
 SIMPLICITY_ORDER = ("logistic", "gradient_boosting")
 
 
-def logistic_regression(seed: int = 0) -> Pipeline:
-    """Regularised logistic regression; missing values imputed (with indicators), inputs scaled."""
+# Features whose direction the catalog fixes: a move the catalog calls risky may never lower risk.
+_DIRECTED_SIGNAL_FEATURES = ("deviation", "deviation_vs_team", "trend_8w", "weeks_off_normal")
+_ABSENCE_FEATURES = ("absence_days_26w", "absence_spells_26w", "bradford_factor_26w")
+
+
+def monotone_constraints(features: Sequence[str], catalog: Catalog) -> list[int]:
+    """Per feature: +1 risk may only rise with it, -1 only fall, 0 free (from the catalog's directions)."""
+    constraints = []
+    for feature in features:
+        signal, _, kind = feature.rpartition("__")
+        if feature.startswith(FAMILY_PREFIX):
+            constraints.append(1)  # family summaries are already turned the way that raises risk
+        elif signal and kind in (*_DIRECTED_SIGNAL_FEATURES, *_ABSENCE_FEATURES):
+            constraints.append(catalog.signal(signal).risk_sign)
+        else:
+            constraints.append(0)
+    return constraints
+
+
+def logistic_regression(seed: int = 0, constraints: list[int] | None = None) -> Pipeline:
+    """Regularised logistic regression; missing values imputed (with indicators), inputs scaled.
+
+    scikit-learn's logistic regression cannot take sign constraints; `constraints` is accepted for a
+    common signature and the model tests check its directions instead.
+    """
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
@@ -25,8 +51,8 @@ def logistic_regression(seed: int = 0) -> Pipeline:
     )
 
 
-def gradient_boosting(seed: int = 0) -> Pipeline:
-    """Histogram gradient boosting: handles missing values itself, learns interactions."""
+def gradient_boosting(seed: int = 0, constraints: list[int] | None = None) -> Pipeline:
+    """Histogram gradient boosting: handles missing values, learns interactions, monotone where told."""
     return Pipeline(
         [
             (
@@ -40,13 +66,14 @@ def gradient_boosting(seed: int = 0) -> Pipeline:
                     class_weight="balanced",
                     early_stopping=False,
                     random_state=seed,
+                    monotonic_cst=constraints,
                 ),
             )
         ]
     )
 
 
-CANDIDATES: dict[str, Callable[[int], Pipeline]] = {
+CANDIDATES: dict[str, Callable[[int, list[int] | None], Pipeline]] = {
     "logistic": logistic_regression,
     "gradient_boosting": gradient_boosting,
 }

@@ -74,7 +74,7 @@ def current_champion(uri: str) -> ChampionInfo | None:
             return None
         raise TrackingUnavailableError(f"MLflow at {uri} answered with an error: {exc}") from exc
     run = client.get_run(version.run_id)
-    return ChampionInfo(version.version, version.run_id, dict(run.data.params), dict(run.data.metrics))
+    return ChampionInfo(str(version.version), version.run_id, dict(run.data.params), dict(run.data.metrics))
 
 
 def load_model(uri: str, version: str) -> tuple[Any, list[str]]:

@@ -10,7 +10,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from models.candidates import CANDIDATES
+from features.catalog import Catalog
+from models.candidates import CANDIDATES, monotone_constraints
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,20 @@ def fit_calibrated(
     calibration_rows: pl.DataFrame,
     features: list[str],
     seed: int = 0,
+    catalog: Catalog | None = None,
 ) -> FittedModel:
     """Fit candidate `name` on `fit_rows`, then calibrate its probabilities on `calibration_rows`.
 
     The calibration rows must be disjoint from the fit rows (later in time, or other people):
     the fitted pipeline is frozen and only the sigmoid mapping is learned on them. Features with
-    no observed value in the fit rows are left out of the model's feature list.
+    no observed value in the fit rows are left out of the model's feature list. With a `catalog`,
+    the catalog's risk directions become monotone constraints where the learner supports them.
     """
     # A feature never observed in the fit rows carries nothing to learn (and breaks binning).
     observed = fit_rows.select(pl.col(f).is_not_null().any() for f in features).row(0)
     features = [f for f, seen in zip(features, observed, strict=True) if seen]
-    pipeline = CANDIDATES[name](seed)
+    constraints = monotone_constraints(features, catalog) if catalog is not None else None
+    pipeline = CANDIDATES[name](seed, constraints)
     pipeline.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
     calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
     calibrated.fit(matrix(calibration_rows, features), calibration_rows["label"].to_numpy())
