@@ -32,6 +32,7 @@ from models.splits import known_before
 from models.tracking import (
     ChampionInfo,
     TrainingRecord,
+    check_reachable,
     current_champion,
     load_model,
     log_training,
@@ -205,6 +206,8 @@ def train(
 ) -> TrainingSummary:
     """Back-test every candidate, train the chosen one on all known weeks, log and register it."""
     horizon = settings.horizon_weeks
+    uri = tracking_uri(settings.resolved_home())
+    check_reachable(uri)
     progress("Validating the landing folder and building features")
     tables = prepare_tables(data, settings, catalog)
     cutoff = cutoff or default_cutoff(tables.last_week, horizon)
@@ -223,7 +226,6 @@ def train(
     audit = fairness_audit(result.scored, tables.people, settings.anonymity_threshold, horizon)
 
     progress("Comparing with the champion and logging to MLflow")
-    uri = tracking_uri(settings.resolved_home())
     champion = current_champion(uri)
     champion_ap, new_ap = (None, result.metrics[result.chosen]["average_precision"])
     if champion is not None:

@@ -61,6 +61,18 @@ class ChampionInfo:
     metrics: dict[str, float]
 
 
+def check_reachable(uri: str) -> None:
+    """Fail fast, before any training, when the tracking store cannot be used."""
+    mlflow = _mlflow(uri)
+    try:
+        mlflow.MlflowClient().search_experiments(max_results=1)
+    except Exception as exc:  # connection refused, DNS, TLS, auth: all mean the same to the user
+        raise TrackingUnavailableError(
+            f"Cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}). Start the tracking "
+            "server or fix MLFLOW_TRACKING_URI; unset it to use the store in the home folder."
+        ) from exc
+
+
 def current_champion(uri: str) -> ChampionInfo | None:
     """The model version holding the champion alias, or None when there is none yet."""
     mlflow = _mlflow(uri)

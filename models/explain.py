@@ -1,0 +1,510 @@
+"""Why a person was flagged, in plain words: exact SHAP values folded into signal families.
+
+Pure: a fitted model and feature rows in, frames out (no file I/O, no tracking).
+
+* `shap_values` gives exact SHAP values in log-odds for the model family in use: the tree
+  explainer (tree-path-dependent) for gradient boosting, the linear explainer on the imputed and
+  scaled matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
+  sampled approximations, slow, and would make the same flag read differently from run to run.
+* `family_contributions` sums them per family (for charts).
+* `explain` turns them into the top reasons of each flagged row: a family that raises risk, the
+  signal in it that does most, and a sentence with the real numbers of that row.
+
+Decisions, in one place:
+
+* `family:all__risk_deviation` (the mean of every directed deviation) belongs to the family
+  "overall". It says "many things moved together", which is no conversation topic, so "overall" is
+  never a reason; it is kept in `family_contributions` so that charts still add up.
+* Tenure and "weeks since <event>" belong to "context". Context is a reason only when nothing
+  else raises risk: a new manager is a circumstance, not a cause to discuss first.
+* Planned-leave signals (catalog kind "leave") belong to "planned_leave" and are never a reason.
+* A family is a reason only when one of its signals can say so with numbers that point the way
+  the catalog calls risky; otherwise the family is passed over and the next one is taken.
+* The `prompts` column carries the leading family's conversation prompts on every reason row of
+  that person-week, so that any single row (or the rank-1 row alone) is enough to start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from features.build import FAMILY_PREFIX
+from features.catalog import Catalog, SignalInfo
+from features.context import weeks_since
+from models.train import FittedModel, matrix
+
+OVERALL = "overall"
+CONTEXT = "context"
+PLANNED_LEAVE = "planned_leave"
+# Families that are never given as a reason, whatever their share (see the module doc).
+NEVER_A_REASON = frozenset({OVERALL, PLANNED_LEAVE})
+_ALL = "all"
+_CONTEXT_LABEL = "Context"
+_CONTEXT_PREFIX = weeks_since("")
+# Survey features about answering at all, as opposed to what the answers say.
+_RESPONSE_SUFFIXES = frozenset({"response_rate_12w", "response_rate_change", "weeks_since_answer"})
+_REASON_COLUMNS = {
+    "person_id": pl.String,
+    "week": pl.Date,
+    "rank": pl.Int32,
+    "family": pl.String,
+    "family_label": pl.String,
+    "signal": pl.String,
+    "signal_label": pl.String,
+    "contribution": pl.Float64,
+    "sentence": pl.String,
+    "prompts": pl.List(pl.String),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact SHAP values
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """SHAP values in log-odds: one row per input row, one column per model feature, and the base.
+
+    `values.sum(axis=1) + base_value` equals the model's raw output (decision_function) per row.
+    """
+
+    values: np.ndarray
+    base_value: float
+    features: tuple[str, ...]
+
+
+def attribute(model: FittedModel, rows: pl.DataFrame) -> Attribution:
+    """Exact SHAP values (log-odds) of `rows` for the fitted model, with the expected value.
+
+    Gradient boosting: `shap.TreeExplainer` in its default tree-path-dependent mode, which needs no
+    background data and is exact for the trees. Logistic pipeline: `shap.LinearExplainer` on the
+    imputed and scaled matrix with the scaler's mean (all zeros) as background, so each value is
+    coefficient times scaled input; missing-indicator columns are added to the feature they flag.
+    Raises TypeError for any other pipeline.
+    """
+    pipeline = model.pipeline
+    if not isinstance(pipeline, Pipeline) or "model" not in pipeline.named_steps:
+        raise TypeError(f"cannot explain {type(pipeline).__name__}: expected a Pipeline with a 'model' step")
+    x = matrix(rows, model.features)
+    estimator = pipeline.named_steps["model"]
+    if isinstance(estimator, HistGradientBoostingClassifier) and len(pipeline.steps) == 1:
+        return _tree_attribution(estimator, x, model.features)
+    if isinstance(estimator, LogisticRegression):
+        return _linear_attribution(pipeline, x, model.features)
+    steps = ", ".join(f"{name}={type(step).__name__}" for name, step in pipeline.steps)
+    raise TypeError(
+        f"cannot explain model {model.name!r} ({steps}): exact SHAP is implemented for "
+        "Pipeline([model=HistGradientBoostingClassifier]) and "
+        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression])"
+    )
+
+
+def shap_values(model: FittedModel, rows: pl.DataFrame) -> np.ndarray:
+    """Exact SHAP values in log-odds, n_rows x n_features, columns in `model.features` order."""
+    return attribute(model, rows).values
+
+
+def _binary_only(estimator: HistGradientBoostingClassifier | LogisticRegression) -> None:
+    if len(estimator.classes_) != 2:
+        raise ValueError(f"explanations need a binary classifier, this one has classes {estimator.classes_}")
+
+
+def _tree_attribution(
+    estimator: HistGradientBoostingClassifier, x: np.ndarray, features: tuple[str, ...]
+) -> Attribution:
+    _binary_only(estimator)
+    import shap  # here, not at module level: shap takes seconds to import and only explaining needs it
+
+    explainer = shap.TreeExplainer(estimator)
+    # The additivity check costs a second prediction pass; the tests check additivity instead.
+    values = np.asarray(explainer.shap_values(x, check_additivity=False), dtype=np.float64)
+    base = float(np.ravel(explainer.expected_value)[0])
+    return Attribution(values=values.reshape(x.shape[0], len(features)), base_value=base, features=features)
+
+
+def _linear_attribution(pipeline: Pipeline, x: np.ndarray, features: tuple[str, ...]) -> Attribution:
+    estimator = pipeline.named_steps["model"]
+    _binary_only(estimator)
+    indicated: np.ndarray = np.array([], dtype=np.int64)
+    for name, step in pipeline.steps[:-1]:
+        if isinstance(step, SimpleImputer):
+            # An imputer that dropped all-missing columns is caught by the column count below.
+            if step.add_indicator:
+                indicated = np.asarray(step.indicator_.features_, dtype=np.int64)
+        elif not isinstance(step, StandardScaler):
+            raise TypeError(
+                f"cannot explain the logistic pipeline: step {name!r} is {type(step).__name__}; "
+                "only SimpleImputer and StandardScaler can be mapped back to the features"
+            )
+    transformed = np.asarray(pipeline[:-1].transform(x), dtype=np.float64)
+    n_features = len(features)
+    if transformed.shape[1] != n_features + len(indicated):
+        raise TypeError(
+            f"the logistic pipeline makes {transformed.shape[1]} columns from {n_features} features; "
+            "cannot map them back"
+        )
+    # After StandardScaler the training mean is zero in every column, so a single all-zero row is
+    # exactly the mean background: each value is coefficient x scaled input.
+    background = np.zeros((1, transformed.shape[1]))
+    import shap
+
+    explainer = shap.LinearExplainer(estimator, background)
+    raw = np.asarray(explainer.shap_values(transformed), dtype=np.float64)
+    values = raw[:, :n_features].copy()
+    # A missing-indicator column says "this feature was missing": its share belongs to that feature.
+    np.add.at(values, (slice(None), indicated), raw[:, n_features:])
+    base = float(np.ravel(explainer.expected_value)[0])
+    return Attribution(values=values, base_value=base, features=features)
+
+
+# --------------------------------------------------------------------------------------------------
+# Features to signals and families
+
+
+def feature_signal(feature: str) -> str | None:
+    """The signal a per-signal feature column describes (`questions_asked__deviation` -> questions_asked).
+
+    Family summaries (`family:...`) and context columns (tenure, weeks since an event) describe no
+    single signal: None.
+    """
+    if feature.startswith(FAMILY_PREFIX):
+        return None
+    # build.signal_column names every per-signal column `{signal}__{feature}`; any suffix counts, so
+    # a feature added later is explained without a change here.
+    signal, sep, suffix = feature.rpartition("__")
+    if not sep or not signal or not suffix:
+        return None
+    return signal
+
+
+def feature_family(feature: str, catalog: Catalog) -> str:
+    """The family a feature column counts towards in explanations.
+
+    Per-signal columns: the catalog family of their signal, except planned-leave signals (kind
+    "leave"), which always go to "planned_leave". `family:X__risk_deviation`: X, with
+    `family:all` going to "overall" (never a reason). Tenure, `weeks_since_*` and any other column
+    that names no signal: "context".
+    """
+    if feature.startswith(FAMILY_PREFIX):
+        family = feature.removeprefix(FAMILY_PREFIX).partition("__")[0]
+        return OVERALL if family == _ALL else family
+    signal = feature_signal(feature)
+    if signal is None:
+        return CONTEXT
+    info = catalog.signal(signal)
+    return PLANNED_LEAVE if info.kind == "leave" else info.family
+
+
+# --------------------------------------------------------------------------------------------------
+# Contributions per family
+
+
+def _keys(rows: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in ("person_id", "week") if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows to explain need the columns person_id and week; missing {missing}")
+    return rows.select("person_id", "week")
+
+
+def _family_index(features: Sequence[str], catalog: Catalog) -> tuple[list[str], np.ndarray]:
+    families = [feature_family(f, catalog) for f in features]
+    names = sorted(set(families))
+    position = {name: i for i, name in enumerate(names)}
+    return names, np.array([position[f] for f in families], dtype=np.int64)
+
+
+def _sum_columns(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    # One matrix product sums every row's SHAP values per group at once.
+    membership = np.zeros((values.shape[1], n_groups))
+    membership[np.arange(values.shape[1]), group] = 1.0
+    return values @ membership
+
+
+def family_contributions(model: FittedModel, rows: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """Summed SHAP value (log-odds) of every family for every row, for charts.
+
+    Long: person_id, week, family, contribution. Every family of the model's features appears,
+    "overall", "context" and "planned_leave" too, so that per row the contributions plus the
+    model's expected value give its raw output (decision_function).
+    """
+    keys = _keys(rows)
+    attribution = attribute(model, rows)
+    names, group = _family_index(attribution.features, catalog)
+    sums = _sum_columns(attribution.values, group, len(names))
+    return (
+        keys.with_columns(pl.DataFrame(sums, schema=names, orient="row"))
+        .unpivot(index=["person_id", "week"], variable_name="family", value_name="contribution")
+        .sort("person_id", "week", "family")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentences
+
+
+def _number(value: float, decimals: int = 1) -> str:
+    """One decimal, trailing '.0' kept so that averages read as averages (4.0, not 4)."""
+    return f"{value:.{decimals}f}"
+
+
+def _count(value: float) -> str:
+    """Whole numbers for counts that are exact; one decimal where they are not (half days)."""
+    return f"{round(value):d}" if abs(value - round(value)) < 1e-6 else _number(value)
+
+
+def _plural(value: float, word: str) -> str:
+    return f"{_count(value)} {word}" if _count(value) == "1" else f"{_count(value)} {word}s"
+
+
+def _points_to_risk(recent: float, usual: float, info: SignalInfo, contribution: float) -> bool:
+    """Do the numbers move the way that raises risk, and visibly so once rounded?"""
+    if _number(recent) == _number(usual):
+        return False
+    if info.direction == "falls":
+        return recent < usual
+    if info.direction == "rises":
+        return recent > usual
+    # No direction in the catalog (signals it does not know): the model's sign is all there is.
+    return contribution > 0
+
+
+def _present(value: object) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def _activity_sentence(info: SignalInfo, row: dict[str, float | None], contribution: float) -> str | None:
+    recent, usual = row.get(f"{info.name}__level_4w"), row.get(f"{info.name}__baseline")
+    if not (_present(recent) and _present(usual)) or not _points_to_risk(recent, usual, info, contribution):
+        return None
+    unit = f" {info.unit}" if info.unit else " on average"
+    return (
+        f"{info.label}: {_number(recent)}{unit} over the last 4 weeks, against a normal of {_number(usual)}"
+    )
+
+
+def _answer_sentence(info: SignalInfo, row: dict[str, float | None], contribution: float) -> str | None:
+    latest, usual = row.get(f"{info.name}__answer_latest"), row.get(f"{info.name}__baseline")
+    if not (_present(latest) and _present(usual)) or not _points_to_risk(latest, usual, info, contribution):
+        return None
+    return f"{info.label}: latest answer {_number(latest)}, against a usual {_number(usual)}"
+
+
+def _response_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | None:
+    rate, change = row.get(f"{info.name}__response_rate_12w"), row.get(f"{info.name}__response_rate_change")
+    if not (_present(rate) and _present(change)):
+        return None
+    recent, usual = round(100 * rate), round(100 * (rate - change))
+    # Answering less often is the risky way whatever the question is about.
+    if recent >= usual:
+        return None
+    return f"{info.label}: answered in {recent}% of the last 12 weeks, against a usual {usual}%"
+
+
+def _absence_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | None:
+    days, spells = row.get(f"{info.name}__absence_days_26w"), row.get(f"{info.name}__absence_spells_26w")
+    if not (_present(days) and days > 0) or info.direction == "falls":
+        return None
+    spells_text = f" in {_plural(spells, 'spell')}" if _present(spells) and spells > 0 else ""
+    return f"{info.label}: {_plural(days, 'day')}{spells_text} over the last 26 weeks"
+
+
+def _context_sentence(feature: str, row: dict[str, float | None]) -> str | None:
+    value = row.get(feature)
+    if not _present(value):
+        return None
+    if feature == "tenure_weeks":
+        return f"Time in the organisation: {_plural(value, 'week')}"
+    if feature.startswith(_CONTEXT_PREFIX):
+        event = feature.removeprefix(_CONTEXT_PREFIX).replace("_", " ")
+        ago = "this week" if value < 1 else f"{_plural(value, 'week')} ago"
+        return f"Recent change: {event} {ago}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Reasons
+
+
+@dataclass(frozen=True)
+class _Aspect:
+    """What one sentence can speak for: a signal seen from one side, or one context column."""
+
+    name: str  # the signal, or the context column
+    family: str
+    side: str  # "level" (activity), "answer" or "response" (survey), "absence", "context"
+    info: SignalInfo | None  # None for context columns
+
+
+def _aspect_of(feature: str, family: str, catalog: Catalog) -> _Aspect | None:
+    if family == CONTEXT:
+        return _Aspect(feature, CONTEXT, "context", None)
+    signal = feature_signal(feature)
+    if signal is None:
+        return None  # a family summary: it speaks through the signals it averages
+    info = catalog.signal(signal)
+    if info.kind == "survey":
+        # What people answer and whether they answer at all are different stories.
+        side = "response" if feature.rpartition("__")[2] in _RESPONSE_SUFFIXES else "answer"
+    else:
+        side = "absence" if info.kind == "absence" else "level"
+    return _Aspect(signal, family, side, info)
+
+
+def _sentence(aspect: _Aspect, row: dict[str, float | None], contribution: float) -> str | None:
+    info = aspect.info
+    if info is None:
+        return _context_sentence(aspect.name, row)
+    if aspect.side == "answer":
+        return _answer_sentence(info, row, contribution)
+    if aspect.side == "response":
+        return _response_sentence(info, row)
+    if aspect.side == "absence":
+        return _absence_sentence(info, row)
+    return _activity_sentence(info, row, contribution)
+
+
+def _directed_deviation(aspect: _Aspect, row: dict[str, float | None]) -> float:
+    """How far the signal moved the risky way, in the person's own spread (-inf when unknown)."""
+    value = row.get(f"{aspect.name}__deviation") if aspect.side in ("level", "answer") else None
+    if aspect.info is None or not _present(value):
+        return -math.inf
+    return float(value) * aspect.info.risk_sign
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The fixed part of explaining a model: families, sentence aspects and the columns feeding them."""
+
+    families: list[str]
+    family_of_feature: np.ndarray
+    aspects: list[_Aspect]
+    aspect_of_feature: np.ndarray  # -1 for columns that feed no sentence (family summaries)
+
+    def members(self, family: str) -> list[int]:
+        """The aspects of one family."""
+        return [a for a, aspect in enumerate(self.aspects) if aspect.family == family]
+
+
+def _plan(features: Sequence[str], catalog: Catalog) -> _Plan:
+    families, family_of_feature = _family_index(features, catalog)
+    aspects: list[_Aspect] = []
+    position: dict[_Aspect, int] = {}
+    aspect_of_feature = np.full(len(features), -1, dtype=np.int64)
+    for j, feature in enumerate(features):
+        aspect = _aspect_of(feature, families[family_of_feature[j]], catalog)
+        if aspect is None:
+            continue
+        if aspect not in position:
+            position[aspect] = len(aspects)
+            aspects.append(aspect)
+        aspect_of_feature[j] = position[aspect]
+    return _Plan(families, family_of_feature, aspects, aspect_of_feature)
+
+
+def _family_reason(
+    plan: _Plan, family: str, aspect_sums: np.ndarray, row: dict[str, float | None]
+) -> tuple[_Aspect, str] | None:
+    """The sentence of one family for one row: its most contributing signal whose numbers agree."""
+    members = plan.members(family)
+    raising = sorted((a for a in members if aspect_sums[a] > 0), key=lambda a: -aspect_sums[a])
+    for a in raising:
+        text = _sentence(plan.aspects[a], row, float(aspect_sums[a]))
+        if text:
+            return plan.aspects[a], text
+    # The family's weight can come through its summary column (the mean of its signals' directed
+    # deviations) rather than through any one signal: the signal that moved furthest the risky
+    # way is then the one behind it.
+    rest = sorted(
+        (a for a in members if a not in raising),
+        key=lambda a: -_directed_deviation(plan.aspects[a], row),
+    )
+    for a in rest:
+        if _directed_deviation(plan.aspects[a], row) <= 0:
+            break
+        text = _sentence(plan.aspects[a], row, 0.0)
+        if text:
+            return plan.aspects[a], text
+    return None
+
+
+def _reasons_of_row(
+    plan: _Plan, family_sums: np.ndarray, aspect_sums: np.ndarray, row: dict[str, float | None], top: int
+) -> list[tuple[str, float, _Aspect, str]]:
+    """Up to `top` (family, contribution, aspect, sentence) for one row, leading reason first."""
+    order = [int(f) for f in np.argsort(-family_sums, kind="stable") if family_sums[f] > 0]
+    reasons = []
+    for f in order:
+        family = plan.families[f]
+        if family in NEVER_A_REASON or family == CONTEXT:
+            continue
+        found = _family_reason(plan, family, aspect_sums, row)
+        if found:
+            reasons.append((family, float(family_sums[f]), *found))
+            if len(reasons) == top:
+                return reasons
+    if not reasons and CONTEXT in plan.families:
+        # Only when nothing else raises risk: circumstances are then all there is to talk about.
+        context = plan.families.index(CONTEXT)
+        found = _family_reason(plan, CONTEXT, aspect_sums, row) if family_sums[context] > 0 else None
+        if found:
+            reasons.append((CONTEXT, float(family_sums[context]), *found))
+    return reasons
+
+
+def explain(model: FittedModel, rows: pl.DataFrame, catalog: Catalog, top: int = 3) -> pl.DataFrame:
+    """The top `top` reasons per row (usually the flagged ones), one row per (person_id, week, rank).
+
+    Columns: person_id, week, rank (1 = leading), family, family_label, signal, signal_label,
+    contribution (summed SHAP value of the family, log-odds), sentence, prompts.
+
+    Families are ranked by their summed SHAP value; only those that raise risk (> 0) can be a
+    reason. "overall" and "planned_leave" never are, and "context" only when no other family can
+    be one. In a family, the signal with the largest positive SHAP value whose numbers point the
+    risky way (per the catalog direction) gives the sentence, built from the catalog and that
+    row's real numbers, without any person identifier; a family without such a signal is passed
+    over for the next. `prompts` holds the leading family's conversation prompts, repeated on every
+    reason of that person-week. A row where no family raises risk gets no reasons (no rows).
+    """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    keys = _keys(rows)
+    attribution = attribute(model, rows)
+    plan = _plan(attribution.features, catalog)
+    family_sums = _sum_columns(attribution.values, plan.family_of_feature, len(plan.families))
+    feeds = plan.aspect_of_feature >= 0
+    aspect_sums = _sum_columns(attribution.values[:, feeds], plan.aspect_of_feature[feeds], len(plan.aspects))
+    # Sentences read the per-signal and context columns, as plain Python numbers, one dict a row.
+    readable = [
+        c
+        for c, dtype in rows.schema.items()
+        if dtype.is_numeric() and (feature_signal(c) is not None or c in attribution.features)
+    ]
+    values = rows.select(pl.col(readable).cast(pl.Float64)).to_dicts()
+
+    out: dict[str, list] = {name: [] for name in _REASON_COLUMNS}
+    for i, (person, week) in enumerate(keys.iter_rows()):
+        reasons = _reasons_of_row(plan, family_sums[i], aspect_sums[i], values[i], top)
+        prompts = list(catalog.family(reasons[0][0]).prompts) if reasons else []
+        for rank, (family, contribution, aspect, text) in enumerate(reasons, start=1):
+            out["person_id"].append(person)
+            out["week"].append(week)
+            out["rank"].append(rank)
+            out["family"].append(family)
+            out["family_label"].append(_CONTEXT_LABEL if family == CONTEXT else catalog.family(family).label)
+            out["signal"].append(aspect.name)
+            out["signal_label"].append(aspect.info.label if aspect.info else text.partition(":")[0])
+            out["contribution"].append(contribution)
+            out["sentence"].append(text)
+            out["prompts"].append(prompts)
+    schema = {**_REASON_COLUMNS, "person_id": keys.schema["person_id"], "week": keys.schema["week"]}
+    return pl.DataFrame(out, schema=schema)
