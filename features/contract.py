@@ -43,12 +43,23 @@ _ROWS = "__ewarn_rows__"
 _HASH = "__ewarn_key_hash__"
 
 # The memory setting of validation. Grouping by a key (duplicates, distinct people and
-# person-weeks) holds one hash-table entry per distinct key, about 70 bytes a row, so a table
-# with more rows than this is checked in several passes, each over one partition of the persons.
-# Peak memory then follows this number instead of the table's size.
+# person-weeks) holds one hash-table entry per distinct key, about 100 bytes a row all told, so
+# a table with more rows than this is checked in several passes, each over one partition of the
+# persons (about 200 MB a pass at this value). Peak memory then follows this number instead of
+# the table's size; lower it for less memory and more passes.
 PARTITION_ROWS = 2_000_000
 # Every key starts with the person, so duplicates and person-weeks never cross partitions.
 PARTITION_COLUMN = "person_id"
+
+# What the summary counts, per table: rows per combination of these columns (each column is in
+# the table's key or the table refuses duplicates, so dropped duplicates can be subtracted) ...
+SUMMARY_COUNTS: dict[str, tuple[str, ...]] = {
+    "signals": ("week", "signal"),
+    "events": ("event",),
+    "people": ("team_id",),
+}
+# ... and distinct persons and distinct combinations of the person with these columns.
+SUMMARY_DISTINCT: dict[str, tuple[str, ...]] = {"signals": ("week",), "events": ()}
 
 ColumnKind = Literal["person_id", "week", "date", "name", "number", "text"]
 
@@ -232,8 +243,25 @@ class ValidationReport:
 
 
 @dataclass(frozen=True)
+class TableProfile:
+    """What the summary needs of one valid table, counted in the same passes as its checks.
+
+    `counts`: rows per combination of the table's summary columns (`SUMMARY_COUNTS`), identical
+    duplicates dropped. `people`: distinct persons. `combinations`: distinct combinations of
+    `SUMMARY_DISTINCT` (person-weeks for signals).
+    """
+
+    counts: pl.DataFrame
+    people: int = 0
+    combinations: int = 0
+
+
+@dataclass(frozen=True)
 class TableCheck:
-    """The outcome of checking one table: problems, or a typed and de-duplicated LazyFrame."""
+    """The outcome of checking one table: problems, or a typed and de-duplicated LazyFrame.
+
+    `profile` is set only when the table has no problems.
+    """
 
     table: str
     file: str
@@ -241,6 +269,7 @@ class TableCheck:
     problems: tuple[Problem, ...]
     dropped_duplicates: int = 0
     frame: pl.LazyFrame | None = None
+    profile: TableProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -279,15 +308,6 @@ def person_partition(person_id: pl.Expr, partitions: int, index: int) -> pl.Expr
     versions; nothing stores it.)
     """
     return person_id.cast(pl.String).hash(seed=0) % partitions == index
-
-
-def _partitions(frame: pl.LazyFrame, partitions: int) -> list[pl.LazyFrame]:
-    if partitions <= 1:
-        return [frame]
-    return [
-        frame.filter(person_partition(pl.col(PARTITION_COLUMN), partitions, index))
-        for index in range(partitions)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,11 +360,14 @@ def check_table(
     *,
     allow_real_identifiers: bool = False,
     skip_blank_rows: bool = False,
+    partitions: int = 1,
 ) -> TableCheck:
     """Check one table against its spec; return problems, or the typed, de-duplicated frame.
 
     `skip_blank_rows` drops rows where every column is null, which is how a CSV reader sees blank
-    lines (trailing newlines from spreadsheets are common and carry no data).
+    lines (trailing newlines from spreadsheets are common and carry no data). `partitions` splits
+    the duplicate check and the summary's counts into that many passes by person (see
+    `partition_count`); the outcome is the same for any number, only memory and time change.
     """
     try:
         schema = frame.collect_schema()
@@ -371,15 +394,21 @@ def check_table(
     data = frame
     if skip_blank_rows:
         indexed = indexed.filter(~pl.all_horizontal(pl.exclude(ROW).is_null()))
-        data = frame.filter(~pl.all_horizontal(pl.all().is_null()))
+        data = _without_blank_rows(frame)
     rules = [rule for plan in plans.values() for rule in plan.rules]
     counts_query = indexed.select(
         pl.len().alias(_ROWS), *(rule.bad.fill_null(False).sum().alias(rule.id) for rule in rules)
     )
-    duplicates_query = _duplicates_query(spec, indexed, plans)
-    queries = [counts_query] if duplicates_query is None else [counts_query, duplicates_query]
+    # The key checks and the summary's counts read `data`, not `indexed`: they need no row
+    # numbers, and a row index would keep the partition filter from being pushed into the scan.
+    partitions = partitions if PARTITION_COLUMN in spec.key else 1
+    single = partitions <= 1
     try:
-        results = pl.collect_all(queries, engine="streaming")
+        # One partition: counts, duplicates and the summary's counts share one streaming run,
+        # the fastest way. Several: the counts first, then one partition at a time (below), so
+        # that only one partition's keys are ever held in memory.
+        first = _partition_pass(spec, data, plans, 1, 0, profile=True) if single else []
+        results = pl.collect_all([counts_query, *first], engine="streaming")
     except READ_ERRORS as exc:
         return _unreadable(spec, file, exc)
     counts = results[0].row(0, named=True)
@@ -390,20 +419,65 @@ def check_table(
 
     failing = [rule for rule in rules if counts[rule.id]]
     try:
+        # Each partition is done with (its exact duplicate groups included) before the next is
+        # read; what is kept of it is small: totals, five examples, the summary's counts.
+        parts: list[_Partition] = []
+        if single and first:
+            parts.append(_finish_partition(spec, data, plans, 1, 0, results[1:]))
+        for index in range(partitions if not single else 0):
+            # A table already known to be invalid gets no summary, so it is not counted for one.
+            queries = _partition_pass(spec, data, plans, partitions, index, profile=not failing)
+            if not queries:
+                break  # key columns missing or of the wrong type: reported already, nothing to group
+            found = pl.collect_all(queries, engine="streaming")
+            parts.append(_finish_partition(spec, data, plans, partitions, index, found))
         problems += _rule_problems(spec, file, indexed, failing, counts, set(names))
-        dropped, duplicate_problems = _duplicate_outcome(
-            spec, file, indexed, plans, results[1] if duplicates_query is not None else None
-        )
+        dropped, duplicate_problems = _duplicate_outcome(spec, file, data, plans, parts)
     except READ_ERRORS as exc:
         return _unreadable(spec, file, exc)
     problems += duplicate_problems
 
     if problems:
         return TableCheck(spec.name, file, rows, tuple(problems), dropped)
+    profile = _profile(spec, parts)
+    return TableCheck(spec.name, file, rows, (), dropped, _typed_frame(spec, data, plans, dropped), profile)
+
+
+def typed_frame(
+    spec: TableSpec, frame: pl.LazyFrame, *, skip_blank_rows: bool = False, dropped: int = 0
+) -> pl.LazyFrame:
+    """The typed, de-duplicated frame of a table that `check_table` passed, built over `frame`.
+
+    For when the check read another copy of the same rows (a staged Parquet copy of a large
+    CSV) and the frame handed on must read the original. `dropped` is the check's
+    `dropped_duplicates`.
+    """
+    schema = frame.collect_schema()
+    names = schema.names()
+    plans: dict[str, _ColumnPlan] = {}
+    for name, dtype in schema.items():
+        column = spec.column(name)
+        if column is None or _duplicated_header(name, names) is not None:
+            continue
+        # Real identifiers are allowed here: only the rules depend on it, not the typing.
+        plan = _plan_column(column, name, dtype, True, "")
+        if isinstance(plan, _ColumnPlan):
+            plans[name] = plan
+    data = _without_blank_rows(frame) if skip_blank_rows else frame
+    return _typed_frame(spec, data, plans, dropped)
+
+
+def _without_blank_rows(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.filter(~pl.all_horizontal(pl.all().is_null()))
+
+
+def _typed_frame(
+    spec: TableSpec, data: pl.LazyFrame, plans: Mapping[str, _ColumnPlan], dropped: int
+) -> pl.LazyFrame:
     typed = data.select(*_typed_columns(spec, plans))
     if dropped:
         typed = typed.unique(subset=list(spec.key), keep="first", maintain_order=True)
-    return TableCheck(spec.name, file, rows, (), dropped, typed)
+    return typed
 
 
 def _unreadable(spec: TableSpec, file: str, exc: BaseException) -> TableCheck:
@@ -694,85 +768,114 @@ def _rule_problems(
 # duplicates
 
 
-def _key_frame(
-    spec: TableSpec, indexed: pl.LazyFrame, plans: Mapping[str, _ColumnPlan]
+def _base_frame(
+    spec: TableSpec,
+    source: pl.LazyFrame,
+    plans: Mapping[str, _ColumnPlan],
+    partitions: int = 1,
+    index: int = 0,
 ) -> pl.LazyFrame | None:
+    # The typed key (and value) of every row of one partition, plus the columns the summary
+    # counts: the one input that the key checks and the summary's counts all read.
     needed = [*spec.key, *([spec.value_column] if spec.value_column else [])]
     if not all(name in plans for name in needed):
         return None
-    typed = indexed.select(*(plans[name].typed.alias(name) for name in needed))
+    extra = [name for name in SUMMARY_COUNTS.get(spec.name, ()) if name in plans and name not in needed]
+    if partitions > 1:
+        # Filter the raw rows before typing them, so each pass types only its own partition.
+        source = source.filter(person_partition(plans[PARTITION_COLUMN].typed, partitions, index))
+    typed = source.select(*(plans[name].typed.alias(name) for name in [*needed, *extra]))
     # Rows with a missing key or value are reported by their own rule; counting them here too
     # would turn one problem into two.
-    typed = typed.filter(pl.all_horizontal(pl.col(name).is_not_null() for name in needed))
-    return typed.with_columns(pl.struct(list(spec.key)).hash().alias(_HASH))
+    return typed.filter(pl.all_horizontal(pl.col(name).is_not_null() for name in needed))
 
 
-def _duplicates_query(
-    spec: TableSpec, indexed: pl.LazyFrame, plans: Mapping[str, _ColumnPlan]
+def _key_frame(
+    spec: TableSpec,
+    source: pl.LazyFrame,
+    plans: Mapping[str, _ColumnPlan],
+    partitions: int = 1,
+    index: int = 0,
 ) -> pl.LazyFrame | None:
-    # First pass over a 64-bit hash of the key: a fraction of the memory of grouping by the
-    # strings themselves, and exact enough to say "no duplicates at all", the usual answer.
-    # Only when some hash repeats does `_duplicate_outcome` group those few rows exactly.
-    keys = _key_frame(spec, indexed, plans)
-    if keys is None:
-        return None
-    return keys.group_by(_HASH).agg(n=pl.len()).select(candidates=(pl.col("n") > 1).sum())
+    base = _base_frame(spec, source, plans, partitions, index)
+    return None if base is None else base.with_columns(pl.struct(list(spec.key)).hash().alias(_HASH))
+
+
+def _partition_pass(
+    spec: TableSpec,
+    source: pl.LazyFrame,
+    plans: Mapping[str, _ColumnPlan],
+    partitions: int,
+    index: int,
+    *,
+    profile: bool,
+) -> list[pl.LazyFrame]:
+    """The queries over one partition: the key hashes that repeat, then (with `profile`) the summary's.
+
+    All are built on one and the same base frame, so that `pl.collect_all` reads the partition
+    once for all of them (a CSV is parsed once, not once per query). Empty when the key columns
+    could not be typed (the table has problems then).
+    """
+    base = _base_frame(spec, source, plans, partitions, index)
+    if base is None:
+        return []
+    # First a 64-bit hash of the key: a fraction of the memory of grouping by the strings
+    # themselves, and exact enough to say "no duplicates at all", the usual answer. Only the
+    # hashes that repeat come back, and `_finish_partition` groups their few rows exactly.
+    keys = base.with_columns(pl.struct(list(spec.key)).hash().alias(_HASH))
+    queries = [keys.group_by(_HASH).agg(n=pl.len()).filter(pl.col("n") > 1).select(_HASH)]
+    counted = SUMMARY_COUNTS.get(spec.name, ())
+    if profile and counted and set(counted) <= set(base.collect_schema().names()):
+        queries.append(base.group_by(*counted).agg(n=pl.len()))
+        distinct = SUMMARY_DISTINCT.get(spec.name)
+        if distinct is not None:
+            queries.append(
+                base.select(PARTITION_COLUMN, *distinct)
+                .unique()
+                .group_by(PARTITION_COLUMN)
+                .agg(n=pl.len())
+                .select(people=pl.len(), combinations=pl.col("n").sum())
+            )
+    return queries
 
 
 def _duplicate_outcome(
     spec: TableSpec,
     file: str,
-    indexed: pl.LazyFrame,
+    source: pl.LazyFrame,
     plans: Mapping[str, _ColumnPlan],
-    stats: pl.DataFrame | None,
+    parts: Sequence[_Partition],
 ) -> tuple[int, list[Problem]]:
-    if stats is None or not stats.item():
-        return 0, []
-    keys = _key_frame(spec, indexed, plans)
-    assert keys is not None  # stats exist only when the key columns could be typed
-    repeated = keys.group_by(_HASH).agg(n=pl.len()).filter(pl.col("n") > 1).select(_HASH)
-    aggregations = [pl.len().alias("n")]
-    if spec.value_column is not None:
-        aggregations.append(pl.col(spec.value_column).n_unique().alias("values"))
-    groups = (
-        keys.join(repeated, on=_HASH, how="semi")
-        .group_by(list(spec.key))
-        .agg(aggregations)
-        .filter(pl.col("n") > 1)
-    )
-    n = pl.col("n")
-    # `offending` must be a per-group column: a bare literal would be summed once, not per group.
-    if spec.duplicates == "error":
-        offending, dropped = n > 1, pl.lit(0)
-    elif spec.value_column is None:
-        offending, dropped = n < 0, (n - 1).sum()
-    else:
-        offending = pl.col("values") > 1
-        dropped = pl.when(~offending).then(n - 1).otherwise(0).sum()
-    totals = groups.select(
-        dropped=dropped.cast(pl.Int64),
-        groups=offending.cast(pl.Int64).sum(),
-        rows=pl.when(offending).then(n).otherwise(0).cast(pl.Int64).sum(),
-    ).collect(engine="streaming")
-    row = totals.row(0, named=True)
-    dropped_rows, group_count, rows = (int(row[name] or 0) for name in ("dropped", "groups", "rows"))
+    """The identical duplicate rows dropped, and the problem if some keys repeat with a conflict.
+
+    Counts add up over the partitions, as a repeated key never crosses them.
+    """
+    dropped_rows = sum(part.dropped for part in parts)
+    group_count = sum(part.groups for part in parts)
+    rows = sum(part.rows for part in parts)
+    firsts = [part.first for part in parts if part.first is not None]
     if not group_count:
         return dropped_rows, []
 
-    first = (
-        groups.filter(offending).sort(list(spec.key)).head(EXAMPLE_LIMIT).select(*spec.key, n.alias("rows"))
-    )
+    key = list(spec.key)
+    # The first keys of each partition hold the first keys overall: sorting their union and
+    # keeping five gives the examples a single pass would give.
+    first = pl.concat(firsts).sort(key).head(EXAMPLE_LIMIT)
     if spec.value_column is not None:
         # The distinct values are gathered for the five example keys only: a list aggregation
-        # over every group would not stream.
+        # over every group would not stream. The semi join holds just those five keys, so one
+        # pass over the whole table is fine whatever its size.
+        keys = _key_frame(spec, source, plans)
+        assert keys is not None  # keys repeat only where the key columns could be typed
         value = pl.col(spec.value_column)
         shown = (
-            keys.join(first.select(*spec.key), on=list(spec.key), how="semi")
-            .group_by(list(spec.key))
+            keys.join(first.lazy().select(*spec.key), on=key, how="semi")
+            .group_by(key)
             .agg(value.unique().sort().head(EXAMPLE_LIMIT))
+            .collect(engine="streaming")
         )
-        first = first.join(shown, on=list(spec.key), how="left").select(*spec.key, spec.value_column, "rows")
-    examples = first.sort(list(spec.key)).collect(engine="streaming")
+        first = first.join(shown, on=key, how="left").select(*spec.key, spec.value_column, "rows")
+    examples = first.sort(key)
     if spec.value_column is not None:
         key_words = ", ".join(spec.key[:-1]) + f" and {spec.key[-1]}"
         message = (
@@ -787,6 +890,74 @@ def _duplicate_outcome(
         )
     column = spec.key[0] if len(spec.key) == 1 else None
     return dropped_rows, [Problem(file, column, message, rows, _example_rows(examples))]
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """What is kept of one partition once its queries ran: all small, whatever its size."""
+
+    dropped: int = 0  # identical duplicate rows
+    groups: int = 0  # keys repeated with different values (or at all, where duplicates are errors)
+    rows: int = 0  # the rows of those keys
+    first: pl.DataFrame | None = None  # up to five of those keys with their row counts, in key order
+    dropped_by: pl.DataFrame | None = None  # identical duplicate rows per `SUMMARY_COUNTS` combination
+    profile: tuple[pl.DataFrame, ...] = ()  # the summary's counts of this partition
+
+
+def _finish_partition(
+    spec: TableSpec,
+    source: pl.LazyFrame,
+    plans: Mapping[str, _ColumnPlan],
+    partitions: int,
+    index: int,
+    found: Sequence[pl.DataFrame],
+) -> _Partition:
+    # `found`: the results of `_partition_pass`, the repeated key hashes first.
+    repeated, profile = found[0], tuple(found[1:])
+    if not repeated.height:
+        return _Partition(profile=profile)
+    keys = _key_frame(spec, source, plans, partitions, index)
+    assert keys is not None  # hashes exist only when the key columns could be typed
+    aggregations = [pl.len().alias("n")]
+    if spec.value_column is not None:
+        aggregations.append(pl.col(spec.value_column).n_unique().alias("values"))
+    # Joined with the repeated hashes already collected: joined while they are still being
+    # computed, the streaming engine would buffer the whole partition on the other side. Only
+    # the repeated keys of one partition are held, which costs little and saves a pass.
+    groups = (
+        keys.join(repeated.lazy(), on=_HASH, how="semi")
+        .group_by(list(spec.key))
+        .agg(aggregations)
+        .filter(pl.col("n") > 1)
+        .collect(engine="streaming")
+    )
+    n = pl.col("n")
+    # `offending` must be a per-group column: a bare literal would be summed once, not per group.
+    if spec.duplicates == "error":
+        offending, dropped = n > 1, pl.lit(0)
+    elif spec.value_column is None:
+        offending, dropped = n < 0, (n - 1).sum()
+    else:
+        offending = pl.col("values") > 1
+        dropped = pl.when(~offending).then(n - 1).otherwise(0).sum()
+    totals = groups.select(
+        dropped=dropped.cast(pl.Int64),
+        groups=offending.cast(pl.Int64).sum(),
+        rows=pl.when(offending).then(n).otherwise(0).cast(pl.Int64).sum(),
+    )
+    row = totals.row(0, named=True)
+    dropped_rows, group_count, rows = (int(row[name] or 0) for name in ("dropped", "groups", "rows"))
+    counted = list(SUMMARY_COUNTS.get(spec.name, ()))
+    dropped_by = None
+    if dropped_rows and set(counted) <= set(spec.key):
+        # Reduced at once to the summary's combinations (a few hundred rows), not kept per key.
+        dropped_by = groups.filter(~offending).group_by(counted).agg(d=(n - 1).cast(pl.Int64).sum())
+    if not group_count:
+        return _Partition(dropped_rows, 0, 0, None, dropped_by, profile)
+    first = (
+        groups.filter(offending).sort(list(spec.key)).head(EXAMPLE_LIMIT).select(*spec.key, n.alias("rows"))
+    )
+    return _Partition(dropped_rows, group_count, rows, first, dropped_by, profile)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -849,58 +1020,62 @@ def _render_example(example: Mapping[str, Any]) -> str:
     return prefix + ", ".join(parts)
 
 
-def summarise(frames: Mapping[str, pl.LazyFrame], files: Mapping[str, str]) -> dict[str, Any]:
-    """Aggregate counts for a valid landing (people, weeks, coverage, events, teams); no ids."""
-    summary: dict[str, Any] = {}
-    queries: list[pl.LazyFrame] = []
-    signals = frames["signals"]
-    queries += [
-        signals.select(
-            rows=pl.len(),
-            people=pl.col("person_id").n_unique(),
-            weeks=pl.col("week").n_unique(),
-            first_week=pl.col("week").min(),
-            last_week=pl.col("week").max(),
-        ),
-        signals.select("person_id", "week").unique().select(person_weeks=pl.len()),
-        signals.group_by("signal").agg(n=pl.len()).sort("signal"),
-    ]
-    if frames.get("events") is not None:
-        events = frames["events"]
-        queries += [
-            events.select(rows=pl.len(), people=pl.col("person_id").n_unique()),
-            events.group_by("event").agg(n=pl.len()).sort(["n", "event"], descending=[True, False]),
-        ]
-    if frames.get("people") is not None:
-        people = frames["people"]
-        queries.append(people.group_by("team_id").agg(n=pl.len()).sort("n", descending=True))
-    results = iter(pl.collect_all(queries, engine="streaming"))
+def _profile(spec: TableSpec, parts: Sequence[_Partition]) -> TableProfile | None:
+    # Combine the summary's counts of every partition: they add up, as persons never cross
+    # partitions; then leave out the identical duplicates that loading drops.
+    counted = list(SUMMARY_COUNTS.get(spec.name, ()))
+    if not counted or not parts or any(not part.profile for part in parts):
+        return None
+    n = pl.col("n").cast(pl.Int64)
+    counts = pl.concat([part.profile[0] for part in parts]).group_by(counted).agg(n.sum())
+    dropped = [part.dropped_by for part in parts if part.dropped_by is not None]
+    if dropped:
+        minus = pl.concat(dropped).group_by(counted).agg(pl.col("d").sum())
+        counts = counts.join(minus, on=counted, how="left").select(
+            *counted, n=pl.col("n") - pl.col("d").fill_null(0)
+        )
+    distinct = [part.profile[1] for part in parts if len(part.profile) > 1]
+    people = sum(int(frame["people"].sum()) for frame in distinct)
+    combinations = sum(int(frame["combinations"].sum() or 0) for frame in distinct)
+    return TableProfile(counts, people, combinations)
 
-    head = next(results).row(0, named=True)
-    person_weeks = int(next(results).item())
-    coverage = {
-        name: (count / person_weeks if person_weeks else 0.0) for name, count in next(results).iter_rows()
-    }
+
+def summarise(profiles: Mapping[str, TableProfile], files: Mapping[str, str]) -> dict[str, Any]:
+    """Aggregate counts for a valid landing (people, weeks, coverage, events, teams); no ids.
+
+    `profiles` are the tables' `TableCheck.profile`s: the counting happened in the checks' own
+    passes, partition by partition, so this only combines small frames.
+    """
+    summary: dict[str, Any] = {}
+    signals = profiles["signals"]
+    cells = signals.counts  # rows per week and signal
+    by_signal = cells.group_by("signal").agg(pl.col("n").sum()).sort("signal")
+    first_week, last_week = cells["week"].min(), cells["week"].max()
+    person_weeks = signals.combinations
     summary["signals"] = {
         "file": files.get("signals", "signals"),
-        "rows": int(head["rows"]),
-        "people": int(head["people"]),
-        "weeks": int(head["weeks"]),
+        "rows": int(cells["n"].sum()),
+        "people": signals.people,
+        "weeks": cells["week"].n_unique(),
         "person_weeks": person_weeks,
-        "first_week": head["first_week"].isoformat() if head["first_week"] else None,
-        "last_week": head["last_week"].isoformat() if head["last_week"] else None,
-        "coverage": coverage,
+        "first_week": first_week.isoformat() if first_week else None,
+        "last_week": last_week.isoformat() if last_week else None,
+        "coverage": {
+            name: (int(n) / person_weeks if person_weeks else 0.0) for name, n in by_signal.iter_rows()
+        },
     }
-    if frames.get("events") is not None:
-        totals = next(results).row(0, named=True)
+    events = profiles.get("events")
+    if events is not None:
+        by_type = events.counts.sort(["n", "event"], descending=[True, False])
         summary["events"] = {
             "file": files.get("events", "events"),
-            "rows": int(totals["rows"]),
-            "people": int(totals["people"]),
-            "by_type": {name: int(count) for name, count in next(results).iter_rows()},
+            "rows": int(by_type["n"].sum()),
+            "people": events.people,
+            "by_type": {name: int(count) for name, count in by_type.iter_rows()},
         }
-    if frames.get("people") is not None:
-        sizes = [int(count) for _, count in next(results).iter_rows()]
+    people = profiles.get("people")
+    if people is not None:
+        sizes = [int(count) for count in people.counts.sort("n", descending=True)["n"]]
         summary["people"] = {
             "file": files.get("people", "people"),
             "rows": sum(sizes),

@@ -1,7 +1,11 @@
 """The I/O edge of input contract v1: find a landing folder's tables, scan them lazily, check them.
 
 Files are only ever scanned (`pl.scan_csv` / `pl.scan_parquet`); what is collected is aggregates
-and a few example rows, so a folder larger than memory can be checked. CSV is read with every
+and a few example rows, so a folder larger than memory can be checked. Work that groups by a key
+(duplicates, the summary's distinct people and person-weeks) runs in passes over partitions of the
+persons, as many as the table's size asks for (see `table_partitions`), so its memory follows
+`PARTITION_ROWS`, not the data; a CSV large enough to need several passes is first copied, in
+one streaming pass, to a temporary Parquet file that the passes read. CSV is read with every
 column as text, so that a word in a numeric column or a malformed date is reported with examples
 instead of failing inside the reader.
 """
@@ -9,12 +13,14 @@ instead of failing inside the reader.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from features.contract import (
+    PARTITION_ROWS,
     READ_ERRORS,
     TABLES,
     UTF8_MESSAGE,
@@ -24,11 +30,17 @@ from features.contract import (
     ValidationReport,
     check_table,
     encoding_problem,
+    partition_count,
     read_problem,
     summarise,
+    typed_frame,
 )
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+# A CSV's row count is estimated from its size without reading it. Contract rows are rarely
+# shorter than this (a pseudonymised signals row is about 40 bytes), so the estimate errs
+# towards more partitions, which costs time, never memory.
+CSV_BYTES_PER_ROW = 32
 
 
 class ContractViolation(Exception):  # noqa: N818 (name fixed by the contract API)
@@ -57,26 +69,37 @@ class Landing:
 
 
 def validate_folder(
-    folder: Path, *, allow_real_identifiers: bool = False, require_events: bool = False
+    folder: Path,
+    *,
+    allow_real_identifiers: bool = False,
+    require_events: bool = False,
+    partitions: int | None = None,
 ) -> ValidationReport:
     """Check a landing folder against input contract v1 and report every problem found.
 
     `allow_real_identifiers` accepts e-mail- or name-like person ids (only for the input of the
     pseudonymise step); `require_events` makes a missing events table an error (training).
+    `partitions` fixes how many person partitions every table is checked in (default: from each
+    table's size, see `table_partitions`); the report is the same for any number.
     """
-    report, _ = _inspect(Path(folder), allow_real_identifiers, require_events)
+    report, _ = _inspect(Path(folder), allow_real_identifiers, require_events, partitions)
     return report
 
 
 def load_landing(
-    folder: Path, *, allow_real_identifiers: bool = False, require_events: bool = False
+    folder: Path,
+    *,
+    allow_real_identifiers: bool = False,
+    require_events: bool = False,
+    partitions: int | None = None,
 ) -> Landing:
     """Validate a landing folder and return its tables as typed LazyFrames.
 
     Raises `ContractViolation` (whose message is the rendered report) when the folder is invalid.
+    `partitions` is as for `validate_folder`.
     """
     folder = Path(folder)
-    report, frames = _inspect(folder, allow_real_identifiers, require_events)
+    report, frames = _inspect(folder, allow_real_identifiers, require_events, partitions)
     if not report.ok:
         raise ContractViolation(report)
     return Landing(folder, frames["signals"], frames.get("events"), frames.get("people"), report)
@@ -100,8 +123,24 @@ def scan_table(path: Path) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=True)
 
 
+def table_partitions(path: Path, rows_per_partition: int = PARTITION_ROWS) -> int:
+    """How many person partitions to check a table file in, from its size, without reading it.
+
+    Parquet: the row count in the file's metadata. CSV: the file size over `CSV_BYTES_PER_ROW`.
+    1 for small tables and for files that cannot be read (the check itself reports those).
+    """
+    try:
+        if path.suffix == ".parquet":
+            rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        else:
+            rows = path.stat().st_size // CSV_BYTES_PER_ROW
+    except READ_ERRORS:
+        return 1
+    return partition_count(rows, rows_per_partition)
+
+
 def _inspect(
-    folder: Path, allow_real_identifiers: bool, require_events: bool
+    folder: Path, allow_real_identifiers: bool, require_events: bool, partitions: int | None = None
 ) -> tuple[ValidationReport, dict[str, pl.LazyFrame]]:
     shown = str(folder)
     try:
@@ -123,18 +162,18 @@ def _inspect(
         if path is None:
             continue
         files[spec.name] = path.name
-        check = _check_file(spec, path, allow_real_identifiers)
+        parts = max(1, partitions) if partitions is not None else table_partitions(path)
+        check = _check_file(spec, path, allow_real_identifiers, parts)
         checks[spec.name] = check
         problems += check.problems
 
     frames = {name: check.frame for name, check in checks.items() if check.frame is not None}
     dropped = {name: check.dropped_duplicates for name, check in checks.items()}
+    profiles = {name: check.profile for name, check in checks.items() if check.profile is not None}
     summary: dict = {}
     if not problems:
-        try:
-            summary = summarise(frames, files)
-        except READ_ERRORS as exc:
-            problems.append(read_problem(files.get("signals", "signals"), exc))
+        # The checks counted what the summary needs in their own passes: no further read.
+        summary = summarise(profiles, files)
     report = ValidationReport(shown, tuple(problems), dropped, summary, files)
     return report, frames
 
@@ -169,7 +208,7 @@ def _locate(folder: Path, spec: TableSpec) -> tuple[Path | None, list[Problem]]:
     return None, [Problem(spec.name, None, message)]
 
 
-def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool) -> TableCheck:
+def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool, partitions: int) -> TableCheck:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -181,6 +220,10 @@ def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool) -> Ta
         return TableCheck(
             spec.name, path.name, 0, (Problem(path.name, None, f"is empty (0 bytes): {advice}"),)
         )
+    if path.suffix == ".csv" and partitions > 1:
+        staged = _check_staged_csv(spec, path, allow_real_identifiers, partitions)
+        if staged is not None:
+            return staged
     try:
         frame = scan_table(path)
     except READ_ERRORS as exc:
@@ -191,6 +234,7 @@ def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool) -> Ta
         path.name,
         allow_real_identifiers=allow_real_identifiers,
         skip_blank_rows=path.suffix == ".csv",
+        partitions=partitions,
     )
     if path.suffix == ".csv" and any(problem.message == UTF8_MESSAGE for problem in check.problems):
         # Only now, to say which rows: re-read replacing invalid bytes so they can be found.
@@ -199,4 +243,36 @@ def _check_file(spec: TableSpec, path: Path, allow_real_identifiers: bool) -> Ta
             located if problem.message == UTF8_MESSAGE else problem for problem in check.problems
         )
         check = dataclasses.replace(check, problems=problems)
+    return check
+
+
+def _check_staged_csv(
+    spec: TableSpec, path: Path, allow_real_identifiers: bool, partitions: int
+) -> TableCheck | None:
+    """Check a large CSV through a temporary Parquet copy of it; None if no copy could be made.
+
+    Checking in partitions reads the table once per partition, and parsing a large CSV each time
+    costs far more than copying it to Parquet once (a streaming copy: the same rows in the same
+    order, every column still text) and reading row groups of that. A CSV that the copy fails on
+    (invalid bytes, a ragged row) or no room for the copy: None, and the CSV is checked directly,
+    so its problems are reported exactly as for a small file.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="ewarn-validate-") as folder:
+            staged = Path(folder) / f"{spec.name}.parquet"
+            scan_table(path).sink_parquet(staged)
+            check = check_table(
+                spec,
+                pl.scan_parquet(staged),
+                path.name,
+                allow_real_identifiers=allow_real_identifiers,
+                skip_blank_rows=True,
+                partitions=partitions,
+            )
+    except READ_ERRORS:
+        return None
+    if check.frame is not None:
+        # The copy goes with its temporary folder: the frame handed on reads the CSV itself.
+        frame = typed_frame(spec, scan_table(path), skip_blank_rows=True, dropped=check.dropped_duplicates)
+        check = dataclasses.replace(check, frame=frame)
     return check

@@ -14,9 +14,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from features.contract import PEOPLE, SIGNALS, Problem, ValidationReport, check_table, mask_identifiers
+from features.contract import (
+    PARTITION_ROWS,
+    PEOPLE,
+    SIGNALS,
+    Problem,
+    ValidationReport,
+    check_table,
+    mask_identifiers,
+    partition_count,
+    person_partition,
+)
 from flows.cli import app
-from flows.landing import ContractViolation, Landing, load_landing, validate_folder
+from flows.landing import (
+    CSV_BYTES_PER_ROW,
+    ContractViolation,
+    Landing,
+    load_landing,
+    table_partitions,
+    validate_folder,
+)
 
 HEADER = "person_id,week,signal,value\n"
 SIGNALS_OK = HEADER + (
@@ -542,6 +559,172 @@ def test_check_table_is_pure_over_lazy_frames() -> None:
     people = check_table(PEOPLE, pl.LazyFrame({"person_id": ["p1"], "team_id": ["t"]}), "people.parquet")
     assert people.problems == ()
     assert people.frame is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# partitions: large tables are checked in passes by person, with the same report
+
+PERSONS = [f"p{index:02d}" for index in range(12)]
+WEEKS = ["2024-01-01", "2024-01-08", "2024-01-15"]
+
+
+def many_people(*, conflicts: bool) -> dict[str, pl.DataFrame]:
+    """12 people x 3 weeks x 2 signals with identical duplicates, and optionally conflicting ones.
+
+    With conflicts, seven people get a second value and seven appear twice in people, so the five
+    examples have to be picked across partitions.
+    """
+    cells = [
+        (person, week, signal) for person in PERSONS for week in WEEKS for signal in ("mood", "sleep.hours")
+    ]
+    rows = [
+        {"person_id": person, "week": week, "signal": signal, "value": float(number % 7)}
+        for number, (person, week, signal) in enumerate(cells)
+    ]
+    # Identical duplicates of every third person's mood, dropped and left out of the summary.
+    rows += [dict(row) for row in rows if row["person_id"] in PERSONS[::3] and row["signal"] == "mood"]
+    events = [
+        {"person_id": person, "date": "2024-02-01", "event": "resigned" if number % 2 else "promoted"}
+        for number, person in enumerate(PERSONS)
+    ]
+    events += events[:4]
+    people = [{"person_id": person, "team_id": f"t{number % 3}"} for number, person in enumerate(PERSONS)]
+    if conflicts:
+        rows += [
+            {**row, "value": row["value"] + 1}
+            for row in rows[: len(cells)]
+            if row["person_id"] in PERSONS[:7] and row["week"] == WEEKS[0] and row["signal"] == "mood"
+        ]
+        people += [{**row, "team_id": "t9"} for row in people[5:]]
+    frames = {"signals": pl.DataFrame(rows), "events": pl.DataFrame(events), "people": pl.DataFrame(people)}
+    # Shuffled, so that no partition is a contiguous run of rows.
+    return {name: frame.sample(fraction=1.0, shuffle=True, seed=7) for name, frame in frames.items()}
+
+
+def write_tables(folder: Path, frames: dict[str, pl.DataFrame], suffix: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        if suffix == "csv":
+            frame.write_csv(folder / f"{name}.csv")
+        else:
+            dates = [column for column in ("week", "date") if column in frame.columns]
+            frame.with_columns(pl.col(dates).str.to_date()).write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+def test_person_partitions_hold_every_person_once() -> None:
+    ids = pl.DataFrame({"person_id": [f"p{index:05d}" for index in range(3000)]})
+    for partitions in (1, 3, 7):
+        member = ids.select(
+            person_partition(pl.col("person_id"), partitions, index).alias(str(index))
+            for index in range(partitions)
+        )
+        assert (member.sum_horizontal() == 1).all()
+        # Roughly even, so each pass holds about its share of the rows.
+        assert all(member[column].sum() > 3000 / partitions / 2 for column in member.columns)
+    # The small folders below really are split: several partitions hold people.
+    split = (
+        pl.DataFrame({"person_id": PERSONS}).select(person_partition(pl.col("person_id"), 3, 0)).to_series()
+    )
+    assert 0 < split.sum() < len(PERSONS)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("conflicts", [False, True])
+def test_partitions_do_not_change_the_report(tmp_path: Path, suffix: str, conflicts: bool) -> None:
+    folder = write_tables(tmp_path / "landing", many_people(conflicts=conflicts), suffix)
+    whole = validate_folder(folder, partitions=1)
+    for partitions in (3, 7):
+        split = validate_folder(folder, partitions=partitions)
+        assert split.render() == whole.render()
+        assert split.problems == whole.problems
+        assert split.summary == whole.summary
+        assert split.dropped_duplicates == whole.dropped_duplicates
+    if conflicts:
+        assert len(whole.problems) == 2, whole.render()
+        values = one(whole, "different values", file=f"signals.{suffix}")
+        assert values.message.startswith("7 combinations")
+        assert [example["person_id"] for example in values.examples] == PERSONS[:5]
+        people = one(whole, "must be unique", file=f"people.{suffix}")
+        assert people.message.startswith("7 people appear")
+        assert people.rows == 14
+        assert [example["person_id"] for example in people.examples] == PERSONS[5:10]
+    else:
+        assert whole.ok, whole.render()
+        assert whole.dropped_duplicates == {"signals": 12, "events": 4, "people": 0}
+        signals_summary = whole.summary["signals"]
+        assert (signals_summary["rows"], signals_summary["people"]) == (72, 12)
+        assert (signals_summary["weeks"], signals_summary["person_weeks"]) == (3, 36)
+        assert signals_summary["coverage"] == {"mood": 1.0, "sleep.hours": 1.0}
+        assert whole.summary["events"] == {
+            "file": f"events.{suffix}",
+            "rows": 12,
+            "people": 12,
+            "by_type": {"promoted": 6, "resigned": 6},
+        }
+        assert whole.summary["people"]["team_sizes"] == [4, 4, 4]
+
+
+def test_small_folders_report_the_same_in_partitions(tmp_path: Path) -> None:
+    folders = [
+        landing(tmp_path / "ok", signals_csv=SIGNALS_OK, events_csv=EVENTS_OK, people_csv=PEOPLE_OK),
+        landing(
+            tmp_path / "duplicates",
+            signals_csv=SIGNALS_OK + "p1,2024-01-01,mood,3.5\np1,2024-01-08,mood,4\np2,2024-01-01,mood,4\n",
+            people_csv=PEOPLE_OK + "p2,t2,,\n",
+        ),
+        landing(
+            tmp_path / "encoding", signals_csv=(SIGNALS_OK + "p3,2024-01-01,m\u00fcde,1\n").encode("cp1252")
+        ),
+        landing(tmp_path / "no_value", signals_csv="person_id,week,signal\np1,2024-01-01,mood\n"),
+        tmp_path / "typed",
+    ]
+    # A key column of the wrong type: there is nothing to group, in any number of partitions.
+    folders[-1].mkdir()
+    pl.DataFrame({"person_id": ["p1"], "week": [1], "signal": ["mood"], "value": [1.0]}).write_parquet(
+        folders[-1] / "signals.parquet"
+    )
+    for folder in folders:
+        whole = validate_folder(folder, partitions=1)
+        split = validate_folder(folder, partitions=3)
+        assert split.render() == whole.render()
+        assert split.problems == whole.problems
+    assert validate_folder(folders[0], partitions=3).summary["events"]["people"] == 2
+
+
+def test_partitioned_csv_is_loaded_from_the_csv_itself(tmp_path: Path) -> None:
+    # A large CSV is checked through a temporary Parquet copy; the frames handed on must not
+    # read that copy, which is gone by then.
+    folder = write_tables(tmp_path / "landing", many_people(conflicts=False), "csv")
+    whole = load_landing(folder, partitions=1)
+    split = load_landing(folder, partitions=3)
+    for name in ("signals", "events", "people"):
+        expected = getattr(whole, name).collect()
+        assert getattr(split, name).collect().equals(expected)
+    assert split.signals.collect().height == 72
+
+
+def test_partitions_follow_the_table_size(tmp_path: Path) -> None:
+    assert partition_count(0) == 1
+    assert partition_count(PARTITION_ROWS) == 1
+    assert partition_count(PARTITION_ROWS + 1) == 2
+    pl.DataFrame({"person_id": [f"p{index}" for index in range(10)]}).write_parquet(tmp_path / "a.parquet")
+    assert table_partitions(tmp_path / "a.parquet", rows_per_partition=3) == 4
+    (tmp_path / "a.csv").write_text("x" * (CSV_BYTES_PER_ROW * 10))
+    assert table_partitions(tmp_path / "a.csv", rows_per_partition=5) == 2
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    assert table_partitions(tmp_path / "junk.parquet", rows_per_partition=1) == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=st.binary(max_size=400))
+def test_partitions_do_not_change_the_report_whatever_the_bytes(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "signals.csv").write_bytes(SIGNALS_OK.encode() + content)
+        whole = validate_folder(folder, partitions=1)
+        split = validate_folder(folder, partitions=3)
+        assert split.render() == whole.render()
 
 
 # ---------------------------------------------------------------------------------------------
