@@ -100,6 +100,20 @@ def _parse_date(value: str | None, option: str) -> date | None:
         raise _fail(f"{option}: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-03-03") from None
 
 
+def _check_output(out: Path) -> None:
+    """Refuse an output path we cannot write before any work is done (exit 2)."""
+    from flows.tables import OutputPathError, check_output_path
+
+    try:
+        check_output_path(out)
+    except OutputPathError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _contract_failure(data: Path, exc: Exception) -> typer.Exit:
+    return _fail(f"{data} does not meet the input contract:\n{exc}")
+
+
 def _load_catalog(settings: Settings) -> Catalog:
     from features.catalog import CatalogError, load_catalog
 
@@ -151,13 +165,10 @@ def features(
     """Build point-in-time features: one row per person-week (or per person with --as-of)."""
     from features.build import FeatureRequest, build_features
     from flows.landing import ContractViolation, load_landing
-    from flows.tables import OutputPathError, check_output_path, write_frame
+    from flows.tables import write_frame
 
     settings = _settings(catalog=catalog)
-    try:
-        check_output_path(out)
-    except OutputPathError as exc:
-        raise _fail(str(exc)) from None
+    _check_output(out)
     request = FeatureRequest(
         as_of=_parse_date(as_of, "--as-of"),
         horizon=horizon or settings.horizon_weeks,
@@ -167,7 +178,7 @@ def features(
     try:
         landing = load_landing(data)
     except ContractViolation as exc:
-        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+        raise _contract_failure(data, exc) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
     started = time.perf_counter()
@@ -259,7 +270,7 @@ def backtest(
     """Back-test every candidate and the naive reference; write scores and flags, print the metrics."""
     from flows import modelling
     from flows.landing import ContractViolation
-    from flows.tables import OutputPathError, check_output_path, write_frame
+    from flows.tables import write_frame
     from models.splits import SplitError
 
     settings = _settings(catalog=catalog)
@@ -267,17 +278,14 @@ def backtest(
         settings = settings.model_copy(update={"horizon_weeks": horizon})
     if split not in ("time", "person"):
         raise _fail(f"--split must be 'time' or 'person', not {split!r}")
-    try:
-        check_output_path(out)
-    except OutputPathError as exc:
-        raise _fail(str(exc)) from None
+    _check_output(out)
     cutoff_date = _parse_date(cutoff, "--cutoff")
     typer.echo("Validating the landing folder and building features ...", err=True)
     signal_catalog = _load_catalog(settings)
     try:
         tables = modelling.prepare_tables(data, settings, signal_catalog)
     except ContractViolation as exc:
-        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+        raise _contract_failure(data, exc) from None
     typer.echo("Back-testing every candidate and the naive reference ...", err=True)
     try:
         result = modelling.backtest(
@@ -330,7 +338,7 @@ def train(
             progress=lambda step: typer.echo(f"- {step} ...", err=True),
         )
     except ContractViolation as exc:
-        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+        raise _contract_failure(data, exc) from None
     except SplitError as exc:
         raise _fail(f"Cannot train: {exc}") from None
     except TrackingUnavailableError as exc:

@@ -138,7 +138,9 @@ def utc_now() -> str:
 def features_of(table: pl.DataFrame) -> list[str]:
     """The model inputs of a feature table (protected attributes are never among them)."""
     features = feature_columns(table.columns)
-    assert not any(f.startswith("audit_") for f in features), "protected attributes must never be features"
+    protected = [f for f in features if f.startswith("audit_")]
+    if protected:
+        raise ValueError(f"protected attributes must never be features: {protected}")
     return features
 
 

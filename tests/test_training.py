@@ -193,3 +193,21 @@ def test_train_against_a_real_mlflow_server_on_loopback(landing: Path, tmp_path:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_champion_trained_on_other_data_is_compared_on_weeks_it_never_saw(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    older, newer = tmp_path / "older", tmp_path / "newer"
+    for out, weeks in ((older, 70), (newer, 96)):
+        made = runner.invoke(app, ["simulate", "--out", str(out), "--people", "400", "--weeks", str(weeks)])
+        assert made.exit_code == 0, made.output
+    assert runner.invoke(app, ["train", "--data", str(older), "--home", str(home)]).exit_code == 0
+    second = runner.invoke(app, ["train", "--data", str(newer), "--home", str(home)])
+    assert second.exit_code == 0, second.output
+    mlflow_client = client(f"sqlite:///{home / 'mlflow.db'}")
+    run = mlflow_client.get_run(mlflow_client.get_model_version("ewarn-risk", "2").run_id)
+    reason = run.data.tags["ewarn.promotion"]
+    # Different data: the logged back-test of the champion is not the same back-test, so the champion
+    # was scored on the new back-test's weeks after its own training data, beside the new model.
+    assert "beat" in reason, reason
+    assert "promotion.champion_average_precision" in run.data.metrics
