@@ -47,7 +47,18 @@ def _mlflow(uri: str):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
+    exported = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
+    # The registry lives in the same store. Set it too: MLflow otherwise keeps the registry of the
+    # first store this process used, and a second home would register into the first one.
+    mlflow.set_registry_uri(uri)
+    # Both setters also export environment variables; put the user's own settings back, or the
+    # next home used in this process (tests, notebooks) would silently inherit this store.
+    for name, value in exported.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     return mlflow
 
 
@@ -65,7 +76,7 @@ def check_reachable(uri: str) -> None:
     """Fail fast, before any training, when the tracking store cannot be used."""
     mlflow = _mlflow(uri)
     try:
-        mlflow.MlflowClient().search_experiments(max_results=1)
+        mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
     except Exception as exc:  # connection refused, DNS, TLS, auth: all mean the same to the user
         raise TrackingUnavailableError(
             f"Cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}). Start the tracking "
@@ -78,7 +89,7 @@ def current_champion(uri: str) -> ChampionInfo | None:
     mlflow = _mlflow(uri)
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except MlflowException as exc:
@@ -92,7 +103,7 @@ def current_champion(uri: str) -> ChampionInfo | None:
 def load_model(uri: str, version: str) -> tuple[Any, list[str]]:
     """Load a registered model version (sklearn flavour: it has predict_proba) and its feature list."""
     mlflow = _mlflow(uri)
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     run_id = client.get_model_version(MODEL_NAME, version).run_id
     features = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/features.json"))
     return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version}"), features
@@ -157,7 +168,9 @@ def log_training(
             )
             version = str(info.registered_model_version)
             mlflow.log_text(card(version), "model_card.md")
-            mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
+            mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
+                MODEL_NAME, alias, version
+            )
             mlflow.set_tag("ewarn.alias", alias)
             return TrainingRecord(run.info.run_id, version, alias, run.info.experiment_id)
     except TrackingUnavailableError:

@@ -204,6 +204,8 @@ def test_a_champion_trained_on_other_data_is_compared_on_weeks_it_never_saw(tmp_
     assert runner.invoke(app, ["train", "--data", str(older), "--home", str(home)]).exit_code == 0
     second = runner.invoke(app, ["train", "--data", str(newer), "--home", str(home)])
     assert second.exit_code == 0, second.output
+    # Earlier tests in this process used other homes: each training must still go to its own store.
+    assert str(home / "mlflow.db") in second.output
     mlflow_client = client(f"sqlite:///{home / 'mlflow.db'}")
     run = mlflow_client.get_run(mlflow_client.get_model_version("ewarn-risk", "2").run_id)
     reason = run.data.tags["ewarn.promotion"]
