@@ -612,14 +612,7 @@ def _plan_column(
         if is_null or dtype.is_numeric():
             typed = raw.cast(pl.Float64)
             rules = [_missing_rule(name, raw.is_null())] if not column.nullable else []
-            rules.append(
-                _rule(
-                    name,
-                    "not_finite",
-                    "NaN or infinite; values must be finite numbers.",
-                    typed.is_not_null() & ~typed.is_finite(),
-                )
-            )
+            rules.append(_not_finite_rule(name, typed))
             return _ColumnPlan(name, column, typed, tuple(rules))
         if not _is_text(dtype):
             return Problem(file, name, f"holds {dtype} values; a number is expected.")
@@ -629,12 +622,7 @@ def _plan_column(
         rules = [_missing_rule(name, missing)] if not column.nullable else []
         rules += [
             _rule(name, "not_number", "text where a number is expected.", ~missing & typed.is_null()),
-            _rule(
-                name,
-                "not_finite",
-                "NaN or infinite; values must be finite numbers.",
-                typed.is_not_null() & ~typed.is_finite(),
-            ),
+            _not_finite_rule(name, typed),
         ]
         return _ColumnPlan(name, column, typed, tuple(rules))
     return _date_plan(column, name, dtype, file)
@@ -723,6 +711,15 @@ def _date_plan(column: ColumnSpec, name: str, dtype: pl.DataType, file: str) -> 
 
 def _rule(column: str, what: str, message: str, bad: pl.Expr) -> _Rule:
     return _Rule(f"{column}::{what}", column, message, bad)
+
+
+def _not_finite_rule(name: str, typed: pl.Expr) -> _Rule:
+    return _rule(
+        name,
+        "not_finite",
+        "NaN or infinite; values must be finite numbers.",
+        typed.is_not_null() & ~typed.is_finite(),
+    )
 
 
 def _missing_rule(name: str, missing: pl.Expr) -> _Rule:
