@@ -13,6 +13,8 @@ import typer
 from flows.settings import Settings
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from features.catalog import Catalog
 
 app = typer.Typer(
@@ -231,12 +233,10 @@ def demo(
     )
 
 
-def _print_metrics(table: object, title: str) -> None:
-    import polars as pl
+def _print_metrics(table: pl.DataFrame, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    assert isinstance(table, pl.DataFrame)
     shown = Table(title=title)
     for column in table.columns:
         shown.add_column(column, justify="left" if column == "metric" else "right")
