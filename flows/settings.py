@@ -15,9 +15,26 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".ewarn"), description="Folder that holds all state.")
     catalog: Path | None = Field(default=None, description="Signal catalog TOML; built-in when unset.")
+    landing: Path | None = Field(
+        default=None, description="Landing folder the nightly job reads; default HOME/landing."
+    )
+    store_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the flag store; default SQLite in HOME/flags.db."
+    )
     horizon_weeks: int = Field(default=12, ge=1, le=104, description="Weeks ahead a flag warns about.")
     anonymity_threshold: int = Field(default=5, ge=2, description="Smallest team shown in aggregates.")
     outcome_events: tuple[str, ...] = ("resigned", "long_term_sick_leave")
+    capacity: float = Field(
+        default=0.02, gt=0, le=0.5, description="Share of people reviewers can look at each week."
+    )
+    min_risk: float = Field(default=0.10, ge=0, le=1, description="No flag below this calibrated risk.")
+    cooldown_weeks: int = Field(
+        default=6, ge=0, description="A person flagged this recently is not flagged again ..."
+    )
+    risk_rise: float = Field(default=0.10, ge=0, le=1, description="... unless their risk rose this much.")
+    nightly_cron: str = Field(default="0 2 * * *", description="When `ewarn serve` runs the nightly job.")
+    retrain_cron: str = Field(default="0 3 * * 0", description="When `ewarn serve` retrains.")
+    timezone: str = Field(default="UTC", description="Timezone of both schedules (IANA name).")
     pseudonym_key_variable: str = Field(
         default="EWARN_PSEUDONYM_KEY",
         description="Environment variable holding the organisation's secret pseudonymisation key.",
@@ -26,3 +43,13 @@ class Settings(BaseSettings):
     def resolved_home(self) -> Path:
         """The home folder as an absolute path (not created here)."""
         return self.home.expanduser().resolve()
+
+    def landing_folder(self) -> Path:
+        """The landing folder the nightly job reads."""
+        return (self.landing or self.resolved_home() / "landing").expanduser().resolve()
+
+    def flag_store_url(self) -> str:
+        """SQLAlchemy URL of the flag store."""
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{(self.resolved_home() / 'flags.db')}"

@@ -1,0 +1,417 @@
+"""The flag store: nightly runs, their flags and reasons, and the review app's tables (SQLAlchemy).
+
+An embedded SQLite database in the home folder by default; any SQLAlchemy URL (PostgreSQL, say)
+by setting. The schema carries a version number and is upgraded in place when a store is opened.
+A nightly run is written in one transaction that first removes any earlier run for the same as-of
+week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
+the store exactly as it was. Reviews and the audit log are never deleted by a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SCHEMA_VERSION = 2
+OPEN = "open"
+DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "ewarn_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False, unique=True),
+    sa.Column("finished_at", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("data_sha256", sa.String(64), nullable=False),
+    sa.Column("data_last_week", sa.Date, nullable=False),
+    sa.Column("people_scored", sa.Integer, nullable=False),
+    sa.Column("flag_count", sa.Integer, nullable=False),
+    # JSON text: settings of the run, fingerprint, and the champion's metrics, fairness and card.
+    sa.Column("details", sa.Text, nullable=False),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("flag_id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("as_of", sa.Date, nullable=False, index=True),
+    sa.Column("person_id", sa.String(128), nullable=False, index=True),
+    sa.Column("team_id", sa.String(128)),
+    sa.Column("risk", sa.Float, nullable=False),
+    sa.Column("band", sa.String(16), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("leading_family", sa.String(64)),
+    # JSON text: contributions by family, the key signals' recent weeks, the conversation prompts.
+    sa.Column("families", sa.Text, nullable=False),
+    sa.Column("series", sa.Text, nullable=False),
+    sa.Column("prompts", sa.Text, nullable=False),
+)
+
+reasons = sa.Table(
+    "reasons",
+    metadata,
+    sa.Column("flag_id", sa.String(32), sa.ForeignKey("flags.flag_id"), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("family_label", sa.String(128), nullable=False),
+    sa.Column("signal", sa.String(128), nullable=False),
+    sa.Column("signal_label", sa.String(128), nullable=False),
+    sa.Column("contribution", sa.Float, nullable=False),
+    sa.Column("sentence", sa.Text, nullable=False),
+)
+
+team_runs = sa.Table(
+    "team_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("team_id", sa.String(128), primary_key=True),
+    sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("flagged", sa.Integer, nullable=False),
+    sa.Column("leading_families", sa.Text, nullable=False),
+)
+
+# Version 2: what the review app needs. Reviews point at flag ids, not rows, so that a re-run
+# which flags the same person again keeps the decision, and history outlives any run.
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("review_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flag_id", sa.String(32), nullable=False, index=True),
+    sa.Column("person_id", sa.String(128), nullable=False, index=True),
+    sa.Column("decision", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("decided_at", sa.String(32), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("teams", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.String(32)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+_TABLES_OF_VERSION: dict[int, tuple[sa.Table, ...]] = {
+    1: (meta, runs, flags, reasons, team_runs),
+    2: (reviews, audit_log, users),
+}
+
+
+class StoreError(RuntimeError):
+    """The flag store cannot be opened or used; the message says what to do."""
+
+
+def default_url(home: Path) -> str:
+    """The embedded SQLite store in the home folder."""
+    return f"sqlite:///{(home / 'flags.db').resolve()}"
+
+
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _create_version(version: int) -> Callable[[Connection], None]:
+    def create(connection: Connection) -> None:
+        for table in _TABLES_OF_VERSION[version]:
+            table.create(connection, checkfirst=True)
+
+    return create
+
+
+# Each step takes the schema from version n - 1 to n; a new version appends a step, never edits one.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {v: _create_version(v) for v in _TABLES_OF_VERSION}
+
+
+def _version(connection: Connection) -> int:
+    if not sa.inspect(connection).has_table(meta.name):
+        return 0
+    value = connection.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0
+
+
+def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema to `target` in place, one migration at a time; return the version found."""
+    with engine.begin() as connection:
+        found = _version(connection)
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"The flag store has schema version {found}, newer than this ewarn understands "
+                f"({SCHEMA_VERSION}). Upgrade ewarn, or point EWARN_STORE_URL at another store."
+            )
+        for version in range(found + 1, target + 1):
+            MIGRATIONS[version](connection)
+            connection.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
+            connection.execute(sa.insert(meta).values(key="schema_version", value=str(version)))
+    return found
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One nightly run: when, which model, which data, what it scored."""
+
+    run_id: str
+    as_of: date
+    model_name: str
+    model_version: str
+    data_sha256: str
+    data_last_week: date
+    people_scored: int
+    details: Mapping[str, Any]
+
+
+FLAG_COLUMNS = (
+    "flag_id",
+    "person_id",
+    "team_id",
+    "risk",
+    "band",
+    "rank",
+    "leading_family",
+    "families",
+    "series",
+    "prompts",
+)
+REASON_COLUMNS = ("flag_id", "rank", "family", "family_label", "signal", "signal_label", "contribution", "sentence")
+TEAM_COLUMNS = ("team_id", "people", "flagged", "leading_families")
+
+
+def _rows(frame: pl.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
+    columns = list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"missing columns {missing}")
+    return frame.select(columns).to_dicts()
+
+
+class FlagStore:
+    """Runs, flags, reasons and team counts of the nightly job, plus reviews, users and audit log."""
+
+    def __init__(self, url: str) -> None:
+        """Open (and create or upgrade in place) the store at an SQLAlchemy URL."""
+        self.url = url
+        try:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(url)
+            upgrade(self.engine)
+        except StoreError:
+            raise
+        except Exception as exc:  # driver missing, server down, bad URL: one message for the user
+            raise StoreError(
+                f"Cannot open the flag store at {_safe(url)} ({type(exc).__name__}: {exc}). Check "
+                "EWARN_STORE_URL, or unset it to use the SQLite store in the home folder."
+            ) from exc
+
+    def schema_version(self) -> int:
+        """The schema version the store is at."""
+        with self.engine.connect() as connection:
+            return _version(connection)
+
+    def write_run(
+        self,
+        record: RunRecord,
+        flag_rows: pl.DataFrame,
+        reason_rows: pl.DataFrame,
+        team_rows: pl.DataFrame,
+    ) -> None:
+        """Store a run, replacing any earlier run for the same as-of week, all in one transaction."""
+        flag_dicts = _rows(flag_rows, FLAG_COLUMNS)
+        for row in flag_dicts:
+            row.update(run_id=record.run_id, as_of=record.as_of)
+        reason_dicts = _rows(reason_rows, REASON_COLUMNS)
+        team_dicts = _rows(team_rows, TEAM_COLUMNS)
+        for row in team_dicts:
+            row["run_id"] = record.run_id
+        with self.engine.begin() as connection:
+            self._delete_run(connection, record.as_of)
+            connection.execute(
+                sa.insert(runs).values(
+                    run_id=record.run_id,
+                    as_of=record.as_of,
+                    finished_at=utc_now(),
+                    model_name=record.model_name,
+                    model_version=record.model_version,
+                    data_sha256=record.data_sha256,
+                    data_last_week=record.data_last_week,
+                    people_scored=record.people_scored,
+                    flag_count=len(flag_dicts),
+                    details=json.dumps(record.details, default=str, sort_keys=True),
+                )
+            )
+            for table, rows in ((flags, flag_dicts), (reasons, reason_dicts), (team_runs, team_dicts)):
+                if rows:
+                    connection.execute(sa.insert(table), rows)
+
+    @staticmethod
+    def _delete_run(connection: Connection, as_of: date) -> None:
+        earlier = connection.execute(sa.select(runs.c.run_id).where(runs.c.as_of == as_of)).scalars().all()
+        if not earlier:
+            return
+        flag_ids = sa.select(flags.c.flag_id).where(flags.c.run_id.in_(earlier))
+        connection.execute(sa.delete(reasons).where(reasons.c.flag_id.in_(flag_ids)))
+        connection.execute(sa.delete(flags).where(flags.c.run_id.in_(earlier)))
+        connection.execute(sa.delete(team_runs).where(team_runs.c.run_id.in_(earlier)))
+        connection.execute(sa.delete(runs).where(runs.c.run_id.in_(earlier)))
+
+    def run(self, as_of: date | None = None) -> dict[str, Any] | None:
+        """The run for an as-of week (the latest run when None), or None when there is none."""
+        query = sa.select(runs)
+        query = query.where(runs.c.as_of == as_of) if as_of else query.order_by(runs.c.as_of.desc())
+        with self.engine.connect() as connection:
+            row = connection.execute(query.limit(1)).mappings().first()
+        if row is None:
+            return None
+        return {**row, "details": json.loads(row["details"])}
+
+    def list_runs(self) -> pl.DataFrame:
+        """Every run, newest first (no details)."""
+        query = sa.select(*(c for c in runs.c if c.name != "details")).order_by(runs.c.as_of.desc())
+        return self._frame(query)
+
+    def run_flags(self, run_id: str) -> pl.DataFrame:
+        """The flags of one run with their review status ("open" until decided), by rank."""
+        latest = self._latest_decisions().subquery()
+        query = (
+            sa.select(flags, sa.func.coalesce(latest.c.decision, OPEN).label("status"))
+            .outerjoin(latest, latest.c.flag_id == flags.c.flag_id)
+            .where(flags.c.run_id == run_id)
+            .order_by(flags.c.rank)
+        )
+        return self._frame(query)
+
+    def run_reasons(self, run_id: str) -> pl.DataFrame:
+        """The reasons of one run's flags, by flag and rank."""
+        query = (
+            sa.select(reasons)
+            .join(flags, flags.c.flag_id == reasons.c.flag_id)
+            .where(flags.c.run_id == run_id)
+            .order_by(reasons.c.flag_id, reasons.c.rank)
+        )
+        return self._frame(query)
+
+    def run_teams(self, run_id: str) -> pl.DataFrame:
+        """People and flags per team in one run (every team: callers apply the anonymity rules)."""
+        return self._frame(sa.select(team_runs).where(team_runs.c.run_id == run_id).order_by(team_runs.c.team_id))
+
+    def flag_history(self, before: date) -> pl.DataFrame:
+        """Every flag of runs before a week: person_id, as_of, risk, status (for cooldown rules)."""
+        latest = self._latest_decisions().subquery()
+        query = (
+            sa.select(
+                flags.c.person_id,
+                flags.c.as_of,
+                flags.c.risk,
+                sa.func.coalesce(latest.c.decision, OPEN).label("status"),
+            )
+            .outerjoin(latest, latest.c.flag_id == flags.c.flag_id)
+            .where(flags.c.as_of < before)
+        )
+        frame = self._frame(query)
+        return frame.cast({"as_of": pl.Date}) if frame.height else pl.DataFrame(
+            schema={"person_id": pl.String, "as_of": pl.Date, "risk": pl.Float64, "status": pl.String}
+        )
+
+    def add_review(self, flag_id: str, decision: str, note: str, reviewer: str) -> None:
+        """Record a decision on a flag, with its audit entry, in one transaction."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
+        if not note.strip():
+            raise ValueError("a decision needs a note")
+        with self.engine.begin() as connection:
+            person = connection.execute(
+                sa.select(flags.c.person_id).where(flags.c.flag_id == flag_id)
+            ).scalar_one_or_none()
+            if person is None:
+                raise KeyError(flag_id)
+            at = utc_now()
+            connection.execute(
+                sa.insert(reviews).values(
+                    flag_id=flag_id, person_id=person, decision=decision, note=note, reviewer=reviewer, decided_at=at
+                )
+            )
+            connection.execute(
+                sa.insert(audit_log).values(
+                    at=at, actor=reviewer, action="decision", target=f"flag:{flag_id}", detail=decision
+                )
+            )
+
+    def review_history(self) -> pl.DataFrame:
+        """Every decision with its flag's leading family and risk (decisions are data)."""
+        query = (
+            sa.select(reviews, flags.c.leading_family, flags.c.risk, flags.c.as_of)
+            .outerjoin(flags, flags.c.flag_id == reviews.c.flag_id)
+            .order_by(reviews.c.review_id)
+        )
+        return self._frame(query)
+
+    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        """Append one entry to the audit log (nothing ever edits or deletes it)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.insert(audit_log).values(at=utc_now(), actor=actor, action=action, target=target, detail=detail)
+            )
+
+    def audit_entries(self) -> pl.DataFrame:
+        """The audit log, oldest first."""
+        return self._frame(sa.select(audit_log).order_by(audit_log.c.entry_id))
+
+    @staticmethod
+    def _latest_decisions() -> sa.Select:
+        newest = sa.select(sa.func.max(reviews.c.review_id)).group_by(reviews.c.flag_id)
+        return sa.select(reviews.c.flag_id, reviews.c.decision).where(reviews.c.review_id.in_(newest))
+
+    def _frame(self, query: sa.Select) -> pl.DataFrame:
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            columns = list(result.keys())
+            rows = result.fetchall()
+        return pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """A URL fit for messages: any password replaced by ***."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
