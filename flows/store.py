@@ -208,7 +208,16 @@ FLAG_COLUMNS = (
     "series",
     "prompts",
 )
-REASON_COLUMNS = ("flag_id", "rank", "family", "family_label", "signal", "signal_label", "contribution", "sentence")
+REASON_COLUMNS = (
+    "flag_id",
+    "rank",
+    "family",
+    "family_label",
+    "signal",
+    "signal_label",
+    "contribution",
+    "sentence",
+)
 TEAM_COLUMNS = ("team_id", "people", "flagged", "leading_families")
 
 
@@ -328,7 +337,9 @@ class FlagStore:
 
     def run_teams(self, run_id: str) -> pl.DataFrame:
         """People and flags per team in one run (every team: callers apply the anonymity rules)."""
-        return self._frame(sa.select(team_runs).where(team_runs.c.run_id == run_id).order_by(team_runs.c.team_id))
+        return self._frame(
+            sa.select(team_runs).where(team_runs.c.run_id == run_id).order_by(team_runs.c.team_id)
+        )
 
     def flag_history(self, before: date) -> pl.DataFrame:
         """Every flag of runs before a week: person_id, as_of, risk, status (for cooldown rules)."""
@@ -344,8 +355,12 @@ class FlagStore:
             .where(flags.c.as_of < before)
         )
         frame = self._frame(query)
-        return frame.cast({"as_of": pl.Date}) if frame.height else pl.DataFrame(
-            schema={"person_id": pl.String, "as_of": pl.Date, "risk": pl.Float64, "status": pl.String}
+        return (
+            frame.cast({"as_of": pl.Date})
+            if frame.height
+            else pl.DataFrame(
+                schema={"person_id": pl.String, "as_of": pl.Date, "risk": pl.Float64, "status": pl.String}
+            )
         )
 
     def add_review(self, flag_id: str, decision: str, note: str, reviewer: str) -> None:
@@ -363,7 +378,12 @@ class FlagStore:
             at = utc_now()
             connection.execute(
                 sa.insert(reviews).values(
-                    flag_id=flag_id, person_id=person, decision=decision, note=note, reviewer=reviewer, decided_at=at
+                    flag_id=flag_id,
+                    person_id=person,
+                    decision=decision,
+                    note=note,
+                    reviewer=reviewer,
+                    decided_at=at,
                 )
             )
             connection.execute(
@@ -385,7 +405,9 @@ class FlagStore:
         """Append one entry to the audit log (nothing ever edits or deletes it)."""
         with self.engine.begin() as connection:
             connection.execute(
-                sa.insert(audit_log).values(at=utc_now(), actor=actor, action=action, target=target, detail=detail)
+                sa.insert(audit_log).values(
+                    at=utc_now(), actor=actor, action=action, target=target, detail=detail
+                )
             )
 
     def audit_entries(self) -> pl.DataFrame:
