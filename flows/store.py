@@ -5,6 +5,18 @@ by setting. The schema carries a version number and is upgraded in place when a 
 A nightly run is written in one transaction that first removes any earlier run for the same as-of
 week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
 the store exactly as it was. Reviews and the audit log are never deleted by a run.
+
+JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
+- `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
+  anonymity_threshold}, "data": the data fingerprint, "model": {"name", "version", "run_id",
+  "metrics": {metric: {"ours": float, "naive": float}}, "fairness": the fairness audit dict,
+  "card": the model card (markdown)}, "leading_families": {family: number of flags}}.
+- `flags.families`: [{"family", "label", "contribution"}] for every family, largest first
+  (summed SHAP values, log-odds; positive raises risk).
+- `flags.series`: [{"signal", "label", "unit", "direction", "weeks": [ISO dates], "values":
+  [float | null], "normal": float | null}] for the signals behind the reasons, last 26 weeks.
+- `flags.prompts`: [str], the leading family's conversation prompts.
+- `team_runs.leading_families`: [family], most frequent leading families of the team's flags.
 """
 
 from __future__ import annotations
