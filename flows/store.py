@@ -32,7 +32,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 OPEN = "open"
 DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
 
@@ -139,9 +139,22 @@ users = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
 )
 
+# Version 3: log-in sessions of the review app. Only a hash of the session token is kept, so a
+# copy of the database cannot be used to take over a session.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(128), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.String(32), nullable=False),
+)
+
 _TABLES_OF_VERSION: dict[int, tuple[sa.Table, ...]] = {
     1: (meta, runs, flags, reasons, team_runs),
     2: (reviews, audit_log, users),
+    3: (sessions,),
 }
 
 
