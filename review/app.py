@@ -1,0 +1,316 @@
+"""The review web app (FastAPI, server-rendered Jinja2): log-in, queue, flag, decision, teams, model.
+
+Every route that shows data needs a live session, and every query is cut to the teams the user
+may see. A flag of another team answers exactly like a flag that does not exist. Every form
+carries a CSRF token; forms are parsed here (URL-encoded only) so no extra dependency is needed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from features.catalog import Catalog, load_catalog
+from flows.store import DECISIONS, OPEN, FlagStore
+from review import auth, charts, queries
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "ewarn_session"
+LOGIN_CSRF_COOKIE = "ewarn_login_csrf"
+MAX_FORM_BYTES = 16_384
+MAX_NOTE_CHARS = 4_000
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Pages hold person-level data: no browser or proxy may keep a copy.
+    "Cache-Control": "no-store",
+}
+
+
+class LoginRequiredError(Exception):
+    """No live session: the browser is sent to the log-in page."""
+
+
+def _session_or_none(request: Request) -> auth.Session | None:
+    return auth.session_of(request.app.state.store, request.cookies.get(SESSION_COOKIE))
+
+
+def current_session(request: Request) -> auth.Session:
+    """Dependency: the live session, or a redirect to the log-in page."""
+    session = _session_or_none(request)
+    if session is None:
+        raise LoginRequiredError
+    return session
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """Dependency: a URL-encoded form body as a dict (first value of each field), size-limited."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "Forms are sent URL-encoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "The form is too large.")
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "The form could not be read.") from None
+    return {key: values[0] for key, values in parsed.items()}
+
+
+# Module level, not inside create_app: FastAPI resolves these string annotations in module globals.
+Current = Annotated[auth.Session, Depends(current_session)]
+Form = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def render_markdown(text: str, shift_headings: int = 2) -> Markup:
+    """Markdown (the model card) as HTML, with any HTML in the source escaped, never passed through.
+
+    Headings move down `shift_headings` levels (at most to h6) so the card's "# Model card" sits
+    under the page's own headings.
+    """
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(text or "")
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + shift_headings)}"
+    return Markup(md.renderer.render(tokens, md.options, {}))
+
+
+def create_app(
+    store: FlagStore | str,
+    *,
+    anonymity_threshold: int = 5,
+    catalog: Catalog | None = None,
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """Build the app on a flag store (or its URL).
+
+    `secure_cookies` marks the cookies Secure: set it when the app is served over HTTPS.
+    """
+    store = FlagStore(store) if isinstance(store, str) else store
+    catalog = catalog or load_catalog()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(
+        decision_labels=queries.DECISION_LABELS, decisions=DECISIONS, family=catalog.family
+    )
+    templates.env.filters["percent"] = lambda v: "–" if v is None else f"{v:.0%}"
+
+    app = FastAPI(title="ewarn review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.state.store = store
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    def page(
+        request: Request, name: str, context: dict[str, Any], session: auth.Session | None, status: int = 200
+    ) -> HTMLResponse:
+        context = {
+            "user": session.user if session else None,
+            "csrf": session.csrf_token if session else "",
+            **context,
+        }
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def session_or_none(request: Request) -> auth.Session | None:
+        return _session_or_none(request)
+
+    def check_csrf(form: dict[str, str], expected: str) -> None:
+        if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
+            raise HTTPException(403, "csrf")
+
+    def cookie(response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure_cookies
+        )
+
+    @app.exception_handler(LoginRequiredError)
+    async def to_login(request: Request, exc: LoginRequiredError) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        session = session_or_none(request)
+        if exc.status_code == 404:
+            return page(request, "not_found.html", {"title": "Not found"}, session, 404)
+        if exc.detail == "csrf":
+            message = (
+                "This form has expired or did not come from this page. Go back, reload the page and "
+                "try again."
+            )
+        else:
+            message = str(exc.detail)
+        return page(
+            request, "error.html", {"title": "Cannot do that", "message": message}, session, exc.status_code
+        )
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        if session_or_none(request) is not None:
+            return RedirectResponse("/", status_code=303)
+        return _login_page(request, status=200, error=None)
+
+    def _login_page(request: Request, status: int, error: str | None, name: str = "") -> Response:
+        token = secrets.token_urlsafe(32)
+        response = page(
+            request,
+            "login.html",
+            {"title": "Log in", "login_csrf": token, "error": error, "name": name},
+            None,
+            status,
+        )
+        cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login")
+        return response
+
+    @app.post("/login")
+    def login(request: Request, form: Form) -> Response:
+        check_csrf(form, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+        name = form.get("name", "").strip()[:128]
+        result = auth.log_in(store, name, form.get("password", ""))
+        if result.token is None:
+            error = (
+                "Wrong name or password. After repeated failures an account is locked for "
+                f"{auth.LOCKOUT_MINUTES} minutes."
+            )
+            return _login_page(request, status=401, error=error, name=name)
+        response = RedirectResponse("/", status_code=303)
+        cookie(response, SESSION_COOKIE, result.token, max_age=auth.SESSION_HOURS * 3600)
+        response.delete_cookie(
+            LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict", secure=secure_cookies
+        )
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, session: Current, form: Form) -> Response:
+        check_csrf(form, session.csrf_token)
+        auth.log_out(store, request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookies
+        )
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    def queue_page(
+        request: Request,
+        session: Current,
+        team: str | None = None,
+        family: str | None = None,
+        status: str = OPEN,
+        sort: str = "risk",
+        recorded: int = 0,
+    ) -> Response:
+        status = status if status in (*queries.STATUSES, "all") else OPEN
+        sort = sort if sort in queries.SORTS else "risk"
+        rows = queries.queue(
+            store, session.user, team=team or None, family=family or None, status=status, sort=sort
+        )
+        context = {
+            "title": "Queue",
+            "nav": "queue",
+            "rows": rows,
+            "options": queries.queue_options(store, session.user),
+            "filters": {"team": team or "", "family": family or "", "status": status, "sort": sort},
+            "recorded": bool(recorded),
+            "run": store.run(),
+        }
+        return page(request, "queue.html", context, session)
+
+    def flag_page(
+        request: Request, session: auth.Session, flag_id: str, status: int = 200, **extra: Any
+    ) -> Response:
+        flag = queries.flag_detail(store, session.user, flag_id)
+        if flag is None:
+            store.audit(
+                session.user.name, "view_flag_refused", f"flag:{flag_id[:64]}", "not found or not allowed"
+            )
+            raise HTTPException(404)
+        store.audit(session.user.name, "view_flag", f"flag:{flag_id}", f"pseudonym:{flag['person_id']}")
+        context = {
+            "title": f"Flag for {flag['person_id']}",
+            "nav": "queue",
+            "flag": flag,
+            "family_chart": charts.family_bars(flag["families"]),
+            "signal_charts": [
+                (s, charts.signal_line(s, f"signal-{i}")) for i, s in enumerate(flag["series"])
+            ],
+            "error": None,
+            "note": "",
+            "chosen": "",
+            **extra,
+        }
+        return page(request, "flag.html", context, session, status)
+
+    @app.get("/flags/{flag_id}", response_class=HTMLResponse)
+    def show_flag(request: Request, flag_id: str, session: Current) -> Response:
+        return flag_page(request, session, flag_id)
+
+    @app.post("/flags/{flag_id}/decision")
+    def decide(request: Request, flag_id: str, session: Current, form: Form) -> Response:
+        check_csrf(form, session.csrf_token)
+        if queries.flag_detail(store, session.user, flag_id) is None:
+            raise HTTPException(404)
+        decision, note = form.get("decision", ""), form.get("note", "").strip()
+        error = None
+        if decision not in DECISIONS:
+            error = "Choose a decision."
+        elif not note:
+            error = "Write a note: what you decided and why, in a sentence or two."
+        elif len(note) > MAX_NOTE_CHARS:
+            error = f"Keep the note under {MAX_NOTE_CHARS:,} characters."
+        if error:
+            return flag_page(request, session, flag_id, status=400, error=error, note=note, chosen=decision)
+        store.add_review(flag_id, decision, note, session.user.name)
+        return RedirectResponse("/?recorded=1", status_code=303)
+
+    @app.get("/teams", response_class=HTMLResponse)
+    def teams_page(request: Request, session: Current) -> Response:
+        overview = queries.teams_overview(store, session.user, anonymity_threshold, catalog)
+        trends = {
+            row["team_id"]: charts.trend_line(row["trend"], f"trend-{i}")
+            for i, row in enumerate(overview["rows"])
+        }
+        context = {"title": "Teams", "nav": "teams", "overview": overview, "trends": trends}
+        return page(request, "teams.html", context, session)
+
+    @app.get("/model", response_class=HTMLResponse)
+    def model_page(request: Request, session: Current) -> Response:
+        from models.card import METRIC_LABELS, format_metric
+
+        overview = queries.model_overview(store, catalog)
+        card = render_markdown(str(overview["model"].get("card") or "")) if overview else Markup("")
+        context = {
+            "title": "Model",
+            "nav": "model",
+            "overview": overview,
+            "card": card,
+            "metric_label": lambda m: METRIC_LABELS.get(m, m.replace("_", " ").capitalize()),
+            "metric_value": format_metric,
+        }
+        return page(request, "model.html", context, session)
+
+    return app

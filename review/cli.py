@@ -1,0 +1,210 @@
+"""The review app's commands for `ewarn`: `review`, `users add|list|remove`, `audit export`.
+
+Kept apart from `flows/cli.py`, which calls `register(app)`. FastAPI and uvicorn are imported
+inside the commands so that `ewarn --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flows.settings import Settings
+
+if TYPE_CHECKING:
+    from flows.store import FlagStore
+
+EXIT_BAD_INPUT = 2
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="EWARN_HOME", help="Folder for all state (default ./.ewarn)."),
+]
+
+
+def _settings(home: Path | None) -> Settings:
+    return Settings(home=home) if home is not None else Settings()
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _store(settings: Settings) -> FlagStore:
+    from flows.store import FlagStore, StoreError
+
+    try:
+        return FlagStore(settings.flag_store_url())
+    except StoreError as exc:
+        raise _fail(str(exc), code=1) from None
+
+
+def read_password(stdin_is_tty: bool | None = None) -> str:
+    """The new password: typed twice at a terminal, else the first line of standard input."""
+    import getpass
+
+    if stdin_is_tty if stdin_is_tty is not None else sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise _fail("The two passwords differ; nothing was changed.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+users_app = typer.Typer(
+    help="Users of the review page: analysts see the teams they are given, admins see all.",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The audit trail of the review page (log-ins, flag views, decisions).")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, dots, dashes, underscores).")],
+    role: Annotated[str, typer.Option("--role", help="analyst or admin.")] = "analyst",
+    teams: Annotated[
+        str, typer.Option("--teams", help="Comma-separated team ids an analyst may see (e.g. t01,t02).")
+    ] = "",
+    home: HomeOption = None,
+) -> None:
+    """Add a user; the password comes from standard input (asked twice at a terminal)."""
+    from review.auth import UserError, add_user, check_new_user
+
+    team_list = [t.strip() for t in teams.split(",") if t.strip()]
+    try:
+        # Check what the command line says before asking for a password that would be wasted.
+        check_new_user(name, role, team_list, "x" * 64)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    password = read_password()
+    store = _store(_settings(home))
+    try:
+        user = add_user(store, name, role, team_list, password)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    store.audit("cli", "user_added", f"user:{name}", f"role={role} teams={','.join(user.teams) or 'all'}")
+    sees = "every team" if user.is_admin else "teams " + ", ".join(user.teams)
+    typer.echo(f"Added {role} {name!r}, who sees {sees}. Start the page with `ewarn review`.")
+
+
+@users_app.command("list")
+def users_list(home: HomeOption = None) -> None:
+    """List users: name, role, teams, whether locked out (never a password hash)."""
+    from review.auth import list_users
+
+    rows = list_users(_store(_settings(home)))
+    if not rows:
+        typer.echo("No users yet. Add one with `ewarn users add NAME --role admin`.")
+        return
+    for row in rows:
+        teams = "all teams" if row["role"] == "admin" else ",".join(row["teams"])  # type: ignore[arg-type]
+        locked = "  (locked out)" if row["locked"] else ""
+        typer.echo(f"{row['name']}\t{row['role']}\t{teams}\tsince {row['created_at']}{locked}")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument(help="User to remove.")],
+    home: HomeOption = None,
+) -> None:
+    """Remove a user and end their sessions; their decisions and audit entries stay."""
+    from review.auth import UserError, remove_user
+
+    store = _store(_settings(home))
+    try:
+        remove_user(store, name)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    store.audit("cli", "user_removed", f"user:{name}", "")
+    typer.echo(f"Removed {name!r}.")
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    home: HomeOption = None,
+) -> None:
+    """Write the whole audit log, oldest first, as CSV (entry_id, at, actor, action, target, detail)."""
+    import csv
+    import os
+    import tempfile
+
+    if not out.parent.is_dir():
+        raise _fail(f"{out}: the folder {out.parent} does not exist.")
+    if out.is_dir():
+        raise _fail(f"{out} is a folder; give a file name such as {out / 'audit.csv'}.")
+    entries = _store(_settings(home)).audit_entries()
+    columns = ["entry_id", "at", "actor", "action", "target", "detail"]
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(columns)
+            for row in entries.iter_rows(named=True) if entries.height else []:
+                writer.writerow([_csv_safe(row.get(c)) for c in columns])
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    typer.echo(f"{entries.height:,} audit entries -> {out}")
+
+
+def _csv_safe(value: object) -> str:
+    """A cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def review(
+    home: HomeOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark cookies Secure (when served over HTTPS).")
+    ] = False,
+) -> None:
+    """Start the review page for HR analysts (log in with a user from `ewarn users add`)."""
+    import uvicorn
+
+    from features.catalog import CatalogError, load_catalog
+    from review.app import create_app
+    from review.auth import list_users
+
+    settings = _settings(home)
+    store = _store(settings)
+    try:
+        catalog = load_catalog(settings.catalog)
+    except CatalogError as exc:
+        raise _fail(f"Cannot use the signal catalog: {exc}") from None
+    if not list_users(store):
+        typer.echo(
+            "No users yet: add one first, e.g. `ewarn users add alice --role admin` "
+            "(the password is read from standard input).",
+            err=True,
+        )
+    if host not in LOOPBACK and not secure_cookies:
+        typer.echo(
+            f"Listening on {host}: serve it behind HTTPS and pass --secure-cookies, so that session "
+            "cookies never travel in clear text.",
+            err=True,
+        )
+    app = create_app(
+        store,
+        anonymity_threshold=settings.anonymity_threshold,
+        catalog=catalog,
+        secure_cookies=secure_cookies,
+    )
+    typer.echo(f"ewarn review on http://{host}:{port}/ ; Ctrl+C stops it.")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `review`, `users` and `audit` to the `ewarn` command line."""
+    app.command("review")(review)
+    app.add_typer(users_app, name="users")
+    app.add_typer(audit_app, name="audit")
