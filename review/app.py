@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -80,6 +81,17 @@ Current = Annotated[auth.Session, Depends(current_session)]
 Form = Annotated[dict[str, str], Depends(form_fields)]
 
 
+def readable_time(value: str | None) -> str:
+    """An ISO 8601 UTC time as "2025-03-03 14:05 UTC" (unchanged when it is not one)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def render_markdown(text: str, shift_headings: int = 2) -> Markup:
     """Markdown (the model card) as HTML, with any HTML in the source escaped, never passed through.
 
@@ -112,6 +124,7 @@ def create_app(
         decision_labels=queries.DECISION_LABELS, decisions=DECISIONS, family=catalog.family
     )
     templates.env.filters["percent"] = lambda v: "–" if v is None else f"{v:.0%}"
+    templates.env.filters["when"] = readable_time
 
     app = FastAPI(title="ewarn review", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

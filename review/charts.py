@@ -23,6 +23,11 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
 
 
+def _signed(value: float) -> str:
+    text = f"{value:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text
+
+
 def _svg(width: int, height: int, chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
@@ -72,7 +77,7 @@ def family_bars(
             f'<rect x="{x:.1f}" y="{y + 4}" width="{max(bar_w, 1):.1f}" height="{row_h - 8}" '
             f'fill="{colour}"/>',
             f'<text x="{text_x:.1f}" y="{y + 15}" text-anchor="{anchor}" font-size="12" fill="{INK}">'
-            f"{value:+.2f}</text>",
+            f"{_signed(value)}</text>",
         ]
     leading = ", ".join(str(f.get("label") or f.get("family")) for f in rows[:3])
     return _svg(

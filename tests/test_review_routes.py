@@ -182,6 +182,8 @@ def test_queue_filters_by_team_family_and_status_and_sorts_by_age(
     assert {families[f] for f in ids(f"?family={family}&status=all")} == {family}
     assert ids("?status=false_alarm") == []
     assert sorted(ids("?sort=age")) == sorted(ids("?sort=risk"))
+    waiting = re.findall(r"<td>(\d{4}-\d\d-\d\d)(?: <span|</td>)", analyst.get("/?sort=age").text)
+    assert waiting and waiting == sorted(waiting), "longest waiting first"
     assert ids("?sort=nonsense&status=nonsense") == ids("")  # unknown values fall back, never fail
     assert ids("?team=t07") == []  # another team's filter shows nothing, rather than their flags
 
@@ -413,3 +415,14 @@ def test_audit_log_only_grows(analyst: TestClient, world: tuple[FlagStore, Sampl
     assert after.head(before.height).equals(before)
     with store.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(reviews)).scalar() == 0
+
+
+def test_an_empty_store_gives_pages_that_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_hashing(monkeypatch)
+    store = FlagStore(f"sqlite:///{tmp_path / 'empty.db'}")
+    auth.add_user(store, "root", "admin", [], PASSWORD)
+    client = TestClient(create_app(store))
+    log_in(client, "root")
+    assert "No nightly run has written flags yet" in client.get("/").text
+    assert "No nightly run has written team counts yet" in client.get("/teams").text
+    assert "no champion model to describe" in client.get("/model").text
