@@ -31,14 +31,21 @@ HomeOption = Annotated[
     Path | None,
     typer.Option("--home", envvar="EWARN_HOME", help="Folder for all state (default ./.ewarn)."),
 ]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="EWARN_LANDING", help="Landing folder (default HOME/landing)."),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback when something fails.")]
 CatalogOption = Annotated[
     Path | None,
     typer.Option("--catalog", envvar="EWARN_CATALOG", help="Signal catalog TOML (default: built in)."),
 ]
 
 
-def _settings(home: Path | None = None, catalog: Path | None = None) -> Settings:
+def _settings(home: Path | None = None, catalog: Path | None = None, landing: Path | None = None) -> Settings:
     overrides: dict = {}
+    if landing is not None:
+        overrides["landing"] = landing
     if home is not None:
         overrides["home"] = home
     if catalog is not None:
@@ -197,39 +204,33 @@ def features(
 def demo(
     home: HomeOption = None,
     people: Annotated[int, typer.Option("--people", min=10, help="Simulated people.")] = 2000,
-    weeks: Annotated[int, typer.Option("--weeks", min=30, help="Simulated weeks.")] = 104,
+    weeks: Annotated[int, typer.Option("--weeks", min=60, help="Simulated weeks.")] = 104,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    debug: DebugOption = False,
 ) -> None:
-    """Run the main job on embedded defaults: simulate an organisation, validate it, build features."""
-    from features.build import FeatureRequest, build_features
-    from flows.landing import load_landing
+    """The whole pipeline on a simulated organisation: simulate, train a champion, run the nightly job."""
     from flows.simulate import write_simulation
-    from flows.tables import write_frame
     from simulator.organisation import simulate_organisation
 
     settings = _settings(home=home)
     root = settings.resolved_home()
-    landing_dir, features_path = root / "landing", root / "features" / "person_weeks.parquet"
+    landing_dir = settings.landing_folder()
     started = time.perf_counter()
-    typer.echo(f"1/3 Simulating {people:,} people x {weeks} weeks into {landing_dir} ...")
+    typer.echo(f"Simulating {people:,} people x {weeks} weeks into {landing_dir} ...")
     write_simulation(simulate_organisation(people, weeks, seed), landing_dir)
-    typer.echo("2/3 Validating the landing folder against the input contract ...")
-    landing = load_landing(landing_dir)
-    typer.echo(landing.report.render())
-    typer.echo("3/3 Building point-in-time features for every person-week, with labels ...")
-    request = FeatureRequest(
-        horizon=settings.horizon_weeks, with_labels=True, outcome_events=settings.outcome_events
-    )
-    table = build_features(
-        landing.signals, landing.events, landing.people, _load_catalog(settings), request
-    ).collect()
-    write_frame(table, features_path)
-    positives = int(table["label"].sum() or 0)
+    summary = _run_flow("train", debug, lambda: _retrain(settings, None, False, 0.02), total=6)
+    _print_training(summary)
+    result = _run_flow("nightly", debug, lambda: _nightly(settings, None), total=7)
+    _print_nightly(result, settings)
+    uri = summary.uri
     typer.echo(
-        f"\nDone in {time.perf_counter() - started:.0f} s. Features: {table.height:,} person-weeks x "
-        f"{len(table.columns)} columns ({positives:,} weeks within {settings.horizon_weeks} weeks "
-        f"of an outcome) -> {features_path}\nNext: `ewarn validate {landing_dir}`, "
-        f"`ewarn features --data {landing_dir} --out features.csv --as-of YYYY-MM-DD`."
+        f"\nDemo done in {time.perf_counter() - started:.0f} s. Everything is in {root}:\n"
+        f"  landing folder  {landing_dir}\n"
+        f"  report          {result.report}\n"
+        f"  flags           ewarn flags --home {root}\n"
+        f"  review page     ewarn users add NAME --role admin --home {root}; ewarn review --home {root}\n"
+        f"  models          mlflow ui --backend-store-uri {uri}\n"
+        f"  nightly again   ewarn nightly --home {root}"
     )
 
 
@@ -306,7 +307,7 @@ def backtest(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Landing folder with signals and events.")],
+    data: DataOption = None,
     home: HomeOption = None,
     cutoff: Annotated[
         str | None, typer.Option("--cutoff", help="Back-test cutoff (default: two horizons before the end).")
@@ -318,39 +319,256 @@ def train(
         float, typer.Option("--capacity", min=0.001, max=0.5, help="Reviewer capacity.")
     ] = 0.02,
     catalog: CatalogOption = None,
+    debug: DebugOption = False,
 ) -> None:
-    """Back-test, train the chosen model, log it to MLflow and register it (champion or challenger)."""
-    from flows import modelling
-    from flows.landing import ContractViolation
-    from models.splits import SplitError
-    from models.tracking import TrackingUnavailableError
+    """Back-test, train the chosen model, log it to MLflow and register it (champion or challenger).
 
-    settings = _settings(home=home, catalog=catalog)
+    This is the `retrain` flow that `ewarn serve` runs on its schedule.
+    """
+    settings = _settings(home=home, catalog=catalog, landing=data)
     cutoff_date = _parse_date(cutoff, "--cutoff")
-    try:
-        summary = modelling.train(
-            data,
-            settings,
-            _load_catalog(settings),
-            cutoff=cutoff_date,
-            promote=promote,
-            capacity=capacity,
-            progress=lambda step: typer.echo(f"- {step} ...", err=True),
-        )
-    except ContractViolation as exc:
-        raise _contract_failure(data, exc) from None
-    except SplitError as exc:
-        raise _fail(f"Cannot train: {exc}") from None
-    except TrackingUnavailableError as exc:
-        raise _fail(str(exc), code=1) from None
+    summary = _run_flow("train", debug, lambda: _retrain(settings, cutoff_date, promote, capacity), total=6)
+    _print_training(summary)
+
+
+def _retrain(settings: Settings, cutoff: date | None, promote: bool, capacity: float):
+    from flows.retrain import retrain
+
+    return retrain(
+        data=str(settings.landing_folder()),
+        home=str(settings.resolved_home()),
+        cutoff=cutoff.isoformat() if cutoff else None,
+        promote=promote,
+        capacity=capacity,
+        catalog_path=str(settings.catalog) if settings.catalog else None,
+    )
+
+
+def _print_training(summary) -> None:
     _print_metrics(summary.result.table(), f"Back-test at {summary.cutoff}, chosen: {summary.result.chosen}")
     for warning in summary.fairness_warnings:
         typer.echo(f"Fairness warning: {warning}")
+    if summary.reviewed:
+        typer.echo(
+            f"Reviewed flags so far: {summary.reviewed['flags']:.0f}, of which "
+            f"{summary.reviewed['precision']:.0%} led to a planned conversation "
+            f"and {summary.reviewed['false_alarm_rate']:.0%} were false alarms."
+        )
     typer.echo(
-        f"Registered {summary.record.version} of model 'ewarn-risk' as {summary.decision.alias}: "
+        f"Registered version {summary.record.version} of model 'ewarn-risk' as {summary.decision.alias}: "
         f"{summary.decision.reason}.\nRun {summary.record.run_id} in {summary.uri}\n"
         f"See it with: mlflow ui --backend-store-uri {summary.uri}"
     )
+
+
+@app.command()
+def nightly(
+    data: DataOption = None,
+    home: HomeOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score the week of this date (default: the last week in the data)."),
+    ] = None,
+    catalog: CatalogOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Score the latest week with the champion and publish explained flags to the flag store and a report."""
+    settings = _settings(home=home, catalog=catalog, landing=data)
+    as_of_date = _parse_date(as_of, "--as-of")
+    result = _run_flow("nightly", debug, lambda: _nightly(settings, as_of_date), total=7)
+    _print_nightly(result, settings)
+
+
+def _nightly(settings: Settings, as_of: date | None):
+    from flows.nightly import nightly as nightly_flow
+
+    return nightly_flow(
+        data=str(settings.landing_folder()),
+        home=str(settings.resolved_home()),
+        as_of=as_of.isoformat() if as_of else None,
+        catalog_path=str(settings.catalog) if settings.catalog else None,
+    )
+
+
+def _print_nightly(result, settings: Settings) -> None:
+    from collections import Counter
+
+    bands = Counter(result.flags["band"].to_list())
+    said = ", ".join(f"{n} {band}" for band, n in sorted(bands.items())) or "none"
+    typer.echo(
+        f"Nightly run for the week of {result.as_of}: {result.flags.height} flags ({said}) among "
+        f"{result.people_scored:,} people, model version {result.model_version}.\n"
+        f"Report: {result.report}\nFlags: ewarn flags --home {settings.resolved_home()}"
+    )
+
+
+def _run_flow(name: str, debug: bool, start, total: int):
+    """Run a flow with a progress bar; every failure becomes one paragraph and an exit code."""
+    from flows.progress import listening, quiet_prefect
+
+    quiet_prefect(debug)
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False, disable=not sys.stderr.isatty()) as bar:
+        job = bar.add_task(f"{name}: starting Prefect", total=total + 1)
+
+        def advance(description: str) -> None:
+            bar.update(job, advance=1, description=f"{name}: {description}")
+            if not sys.stderr.isatty():
+                typer.echo(f"- {description} ...", err=True)
+
+        try:
+            with listening(advance):
+                outcome = start()
+        except Exception as exc:
+            if debug:
+                raise
+            raise _flow_failure(name, exc) from None
+        bar.update(job, completed=total + 1, description=f"{name}: done")
+    return outcome
+
+
+def _flow_failure(name: str, exc: Exception) -> typer.Exit:
+    """One paragraph that says what went wrong and what to do; exit 2 for bad input, 1 otherwise."""
+    from features.catalog import CatalogError
+    from flows.landing import ContractViolation
+    from flows.lock import JobAlreadyRunningError
+    from flows.nightly import NoChampionError
+    from flows.store import StoreError
+    from models.splits import SplitError
+    from models.tracking import TrackingUnavailableError
+
+    bad_input = (ContractViolation, CatalogError, SplitError, ValueError)
+    if isinstance(exc, ContractViolation):
+        message = f"The landing folder does not meet the input contract:\n{exc}"
+    elif isinstance(exc, (NoChampionError, TrackingUnavailableError, StoreError, JobAlreadyRunningError)):
+        message = str(exc)
+    elif isinstance(exc, bad_input):
+        message = f"Cannot run {name}: {exc}"
+    else:
+        message = (
+            f"The {name} run failed: {type(exc).__name__}: {exc}. Nothing was stored: the flag store and "
+            "the previous report are as they were. Run again with --debug to see the traceback."
+        )
+    code = EXIT_BAD_INPUT if isinstance(exc, bad_input) else 1
+    return _fail(message, code=code)
+
+
+@app.command()
+def flags(
+    home: HomeOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The run for the week of this date (default: the latest).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Print the flags of the latest (or a given) nightly run: pseudonym, team, risk band, reasons, status."""
+    from flows.store import FlagStore, StoreError
+
+    if fmt not in ("table", "csv", "json"):
+        raise _fail(f"--format must be table, csv or json, not {fmt!r}")
+    settings = _settings(home=home)
+    as_of_date = _parse_date(as_of, "--as-of")
+    try:
+        store = FlagStore(settings.flag_store_url())
+    except StoreError as exc:
+        raise _fail(str(exc), code=1) from None
+    run = store.run(as_of_date)
+    if run is None:
+        when = f"for the week of {as_of_date}" if as_of_date else "yet"
+        raise _fail(
+            f"No nightly run {when} in {settings.flag_store_url()}. Run `ewarn nightly` first.", code=1
+        )
+    table = flag_listing(store.run_flags(run["run_id"]), store.run_reasons(run["run_id"]))
+    if fmt == "csv":
+        sys.stdout.write(table.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(table.write_json() + "\n")
+    else:
+        _print_flags(table, f"Flags for the week of {run['as_of']} (model version {run['model_version']})")
+
+
+def flag_listing(flag_rows: pl.DataFrame, reason_rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per flag: pseudonym, team, risk band, top reasons joined, status."""
+    import polars as pl
+
+    if flag_rows.height == 0:
+        return pl.DataFrame(
+            schema={c: pl.String for c in ("pseudonym", "team", "risk_band", "reasons", "status")}
+        )
+    joined = (
+        reason_rows.sort("flag_id", "rank")
+        .group_by("flag_id", maintain_order=True)
+        .agg(pl.col("sentence").str.join(" | ").alias("reasons"))
+    )
+    return (
+        flag_rows.join(joined, on="flag_id", how="left")
+        .sort("rank")
+        .select(
+            pl.col("person_id").alias("pseudonym"),
+            pl.col("team_id").alias("team"),
+            pl.col("band").alias("risk_band"),
+            pl.col("reasons").fill_null(""),
+            "status",
+        )
+    )
+
+
+def _print_flags(table: pl.DataFrame, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = Table(title=title, show_lines=True)
+    for column in table.columns:
+        # Pseudonyms must stay whole to be found again; the reasons may wrap.
+        shown.add_column(
+            column, overflow="fold", no_wrap=column != "reasons", ratio=3 if column == "reasons" else None
+        )
+    for row in table.iter_rows():
+        shown.add_row(*("" if v is None else str(v).replace(" | ", "\n") for v in row))
+    Console().print(shown)
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    data: DataOption = None,
+    nightly_cron: Annotated[
+        str | None, typer.Option("--nightly-cron", help="Cron of the nightly job (default 0 2 * * *).")
+    ] = None,
+    retrain_cron: Annotated[
+        str | None, typer.Option("--retrain-cron", help="Cron of retraining (default 0 3 * * 0, weekly).")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="IANA timezone of both crons.")] = None,
+) -> None:
+    """Serve the nightly and retrain deployments on their schedules through Prefect (runs until stopped)."""
+    from flows.progress import quiet_prefect
+
+    quiet_prefect(debug=True)
+    overrides = {
+        k: v
+        for k, v in {"nightly_cron": nightly_cron, "retrain_cron": retrain_cron, "timezone": timezone}.items()
+        if v
+    }
+    settings = _settings(home=home, landing=data).model_copy(update=overrides)
+    from flows.schedules import ScheduleError, deployments, serve_deployments
+
+    try:
+        planned = deployments(settings)
+    except ScheduleError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"Serving 'nightly' ({settings.nightly_cron}) and 'retrain' ({settings.retrain_cron}), "
+        f"timezone {settings.timezone}, for {settings.resolved_home()}. Stop with Ctrl+C."
+    )
+    serve_deployments(planned)
+
+
+# The review page's commands (`review`, `users`, `audit`) live with the app in review/cli.py.
+from review.cli import register as _register_review  # noqa: E402
+
+_register_review(app)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,24 +22,12 @@ from features.naive import raw_week_values
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
 from models.backtest import BacktestResult, naive_table, person_backtest, time_backtest
-from models.card import model_card
-from models.fairness import fairness_audit
-from models.importance import global_importance, importance_figure
 from models.metrics import DEFAULT_CAPACITY
-from models.promotion import DEFAULT_MARGIN, PromotionDecision, decide
-from models.splits import known_before
 from models.tracking import (
     ChampionInfo,
-    TrainingRecord,
-    check_reachable,
-    current_champion,
     load_model,
-    log_training,
-    tracking_uri,
 )
-from models.train import fit_calibrated, matrix
-
-Progress = Callable[[str], None]
+from models.train import matrix
 
 
 @dataclass(frozen=True)
@@ -144,19 +131,7 @@ def features_of(table: pl.DataFrame) -> list[str]:
     return features
 
 
-@dataclass(frozen=True)
-class TrainingSummary:
-    """What `ewarn train` did: the back-test, the alias decision and where it was logged."""
-
-    result: BacktestResult
-    decision: PromotionDecision
-    record: TrainingRecord
-    cutoff: date
-    uri: str
-    fairness_warnings: tuple[str, ...]
-
-
-def _same_backtest_ap(
+def same_backtest_ap(
     uri: str,
     champion: ChampionInfo,
     result: BacktestResult,
@@ -193,113 +168,3 @@ def _same_backtest_ap(
         float(average_precision_score(labels, champion_scores)),
         float(average_precision_score(labels, unseen["score"].to_numpy())),
     )
-
-
-def train(
-    data: Path,
-    settings: Settings,
-    catalog: Catalog,
-    *,
-    cutoff: date | None = None,
-    promote: bool = False,
-    capacity: float = DEFAULT_CAPACITY,
-    margin: float = DEFAULT_MARGIN,
-    progress: Progress = lambda _: None,
-) -> TrainingSummary:
-    """Back-test every candidate, train the chosen one on all known weeks, log and register it."""
-    horizon = settings.horizon_weeks
-    uri = tracking_uri(settings.resolved_home())
-    check_reachable(uri)
-    progress("Validating the landing folder and building features")
-    tables = prepare_tables(data, settings, catalog)
-    cutoff = cutoff or default_cutoff(tables.last_week, horizon)
-    progress(f"Back-testing every candidate and the naive reference at cutoff {cutoff}")
-    result = backtest(tables, horizon, cutoff=cutoff, capacity=capacity, catalog=catalog)
-    progress(f"Training the chosen model ({result.chosen}) on every week with a known outcome")
-    features = features_of(tables.table)
-    fit, calibrate = known_before(tables.table, tables.last_week + timedelta(weeks=1), horizon)
-    final = fit_calibrated(result.chosen, fit, calibrate, features, catalog=catalog)
-    progress("Explaining the model and auditing fairness")
-    recent = tables.table.filter(
-        pl.col("eligible") & (pl.col("week") > tables.last_week - timedelta(weeks=8))
-    )
-    sample = recent.sample(n=min(2000, recent.height), seed=0) if recent.height else recent
-    by_feature, by_family = global_importance(final, sample, catalog)
-    audit = fairness_audit(result.scored, tables.people, settings.anonymity_threshold, horizon)
-
-    progress("Comparing with the champion and logging to MLflow")
-    champion = current_champion(uri)
-    champion_ap, new_ap = (None, result.metrics[result.chosen]["average_precision"])
-    if champion is not None:
-        champion_ap, new_ap = _same_backtest_ap(uri, champion, result, tables, cutoff)
-    decision = decide(
-        new_ap, champion_ap, champion_exists=champion is not None, margin=margin, promote=promote
-    )
-    params = {
-        "model": result.chosen,
-        "candidates": list(result.metrics),
-        "horizon_weeks": horizon,
-        "cutoff": str(cutoff),
-        "split": "time",
-        "capacity": capacity,
-        "promotion_margin": margin,
-        "trained_until": str(tables.last_week),
-        "fit_rows": fit.height,
-        "calibration_rows": calibrate.height,
-        "n_features": len(features),
-        "data_sha256": tables.fingerprint["sha256"],
-        "catalog": catalog.source,
-    }
-    trained_at = utc_now()
-
-    def card(version: str) -> str:
-        return model_card(
-            model_name=result.chosen,
-            version=version,
-            trained_at=trained_at,
-            horizon=horizon,
-            capacity=capacity,
-            data=tables.fingerprint,
-            metrics=result.metrics,
-            naive=result.naive,
-            chosen=result.chosen,
-            features=features,
-            fairness=audit,
-            catalog_families=sorted({catalog.signal(f.split("__")[0]).family for f in features if "__" in f}),
-        )
-
-    record = log_training(
-        uri,
-        params=params,
-        metrics={
-            **metrics_as_params(result),
-            "promotion.new_average_precision": decision.new_average_precision,
-            **(
-                {"promotion.champion_average_precision": decision.champion_average_precision}
-                if decision.champion_average_precision is not None
-                else {}
-            ),
-        },
-        tables={
-            "backtest_metrics": result.table(),
-            "shap_by_feature": by_feature,
-            "shap_by_family": by_family,
-        },
-        texts={
-            "features.json": json_text(features),
-            "data_fingerprint.json": json_text(tables.fingerprint),
-            "fairness_audit.json": json_text(audit.to_dict()),
-            "promotion.json": json_text(decision.__dict__),
-        },
-        figures={"shap_by_family": importance_figure(by_family)},
-        card=card,
-        model=final.calibrated,
-        example=matrix(sample.head(50), features),
-        alias=decision.alias,
-        tags={
-            "ewarn.promotion": decision.reason,
-            "ewarn.manual_promotion": str(promote).lower(),
-            "ewarn.fairness_warnings": str(len(audit.warnings)),
-        },
-    )
-    return TrainingSummary(result, decision, record, cutoff, uri, tuple(audit.warnings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -31,14 +32,22 @@ def write_frame(frame: pl.DataFrame, path: Path) -> Path:
     mix; an earlier output survives any failure before the rename.
     """
     check_output_path(path)
+    if path.suffix.lower() == ".parquet":
+        return _replace_atomically(path, frame.write_parquet)
+    return _replace_atomically(path, lambda target: frame.write_csv(target, date_format="%Y-%m-%d"))
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write UTF-8 text to `path` via a temporary file and a rename (see `write_frame`)."""
+    return _replace_atomically(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
+
+
+def _replace_atomically(path: Path, write: Callable[[str], object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        if path.suffix.lower() == ".parquet":
-            frame.write_parquet(temporary)
-        else:
-            frame.write_csv(temporary, date_format="%Y-%m-%d")
+        write(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

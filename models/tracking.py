@@ -45,6 +45,7 @@ def tracking_uri(home: Path) -> str:
 def _mlflow(uri: str):
     # Imported here, not at module level: mlflow takes seconds to import.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     exported = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
@@ -107,6 +108,37 @@ def load_model(uri: str, version: str) -> tuple[Any, list[str]]:
     run_id = client.get_model_version(MODEL_NAME, version).run_id
     features = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/features.json"))
     return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version}"), features
+
+
+def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:
+    """What a reviewer may read about the champion: metrics against the naive reference, the
+    fairness audit and the model card (aggregates only, as logged by the training)."""
+    mlflow = _mlflow(uri)
+
+    def text(name: str) -> str | None:
+        try:
+            return mlflow.artifacts.load_text(f"runs:/{champion.run_id}/{name}")
+        except Exception:  # a run logged by an older ewarn may lack an artifact; show what there is
+            return None
+
+    metrics = {
+        key.removeprefix("chosen."): {
+            "ours": value,
+            "naive": champion.metrics.get("naive." + key.removeprefix("chosen.")),
+        }
+        for key, value in sorted(champion.metrics.items())
+        if key.startswith("chosen.")
+    }
+    fairness = text("fairness_audit.json")
+    return {
+        "name": champion.params.get("model", "unknown"),
+        "version": champion.version,
+        "run_id": champion.run_id,
+        "trained_until": champion.params.get("trained_until"),
+        "metrics": metrics,
+        "fairness": json.loads(fairness) if fairness else None,
+        "card": text("model_card.md"),
+    }
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,14 @@ def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
     """Rows with their calibrated risk as `score` (keys and any label columns kept)."""
     keep = [c for c in ("person_id", "week", "team_id", "label", "weeks_to_outcome") if c in rows.columns]
     return rows.select(keep).with_columns(pl.Series("score", model.predict_risk(rows), dtype=pl.Float64))
+
+
+def from_calibrated(name: str, calibrated: CalibratedClassifierCV, features: list[str]) -> FittedModel:
+    """Rebuild a FittedModel from a calibrated model loaded back from the registry.
+
+    The calibration wraps the fitted pipeline in a FrozenEstimator; explanations need the
+    pipeline itself.
+    """
+    frozen = calibrated.estimator
+    pipeline = frozen.estimator if isinstance(frozen, FrozenEstimator) else frozen
+    return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))

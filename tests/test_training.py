@@ -21,6 +21,8 @@ from flows.cli import app
 
 runner = CliRunner()
 PEOPLE, WEEKS = 400, 70
+# `ewarn train` is the retrain Prefect flow: every test here runs against the session's test API.
+pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 @pytest.fixture(scope="module")

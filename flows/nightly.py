@@ -1,0 +1,275 @@
+"""The nightly Prefect flow: validate, build the as-of features, score, flag, explain, store, report.
+
+Each task calls one pure function from features/ or models/, or does one piece of I/O; only the
+I/O tasks retry. Everything a run produces goes to the flag store in one transaction at the end,
+and the HTML report is written (atomically) only after that, so a run that dies anywhere leaves
+the store and the previous report as they were.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from features.build import FeatureRequest, build_features, monday_of
+from features.catalog import Catalog, load_catalog
+from features.labels import first_outcomes
+from flows.landing import Landing, load_landing
+from flows.lock import job_lock
+from flows.modelling import data_fingerprint
+from flows.progress import step
+from flows.report import RunSummary, html_report, markdown_summary
+from flows.settings import Settings
+from flows.store import FlagStore, RunRecord
+from flows.tables import write_text_atomically
+from flows.task_policy import IO, PURE, PermanentError
+from models.explain import explain, family_contributions
+from models.flag_details import families_json, flag_rows, series_signals, signal_series, team_rows
+from models.flagging import FlagPolicy, choose_flags
+from models.train import FittedModel, from_calibrated, score_rows
+
+
+class NoChampionError(PermanentError):
+    """The registry has no champion model yet: train one first."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion model, ready to score and explain, with what reviewers may read about it."""
+
+    model: FittedModel
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NightlyResult:
+    """What one nightly run did and where its outputs are."""
+
+    run_id: str
+    as_of: date
+    model_version: str
+    people_scored: int
+    flags: pl.DataFrame
+    report: Path
+    summary: str
+
+
+@task(name="validate-landing", **IO)
+def read_landing(folder: Path) -> Landing:
+    """Validate the landing folder against the input contract and open its tables lazily."""
+    return load_landing(folder)
+
+
+def resolve_as_of(landing: Landing, requested: date | None) -> date:
+    """The week to score: the one asked for, else the last complete week in the data."""
+    last_week = landing.signals.select(pl.col("week").max()).collect().item()
+    if requested is None:
+        return last_week
+    as_of = monday_of(requested)
+    if as_of > last_week:
+        raise ValueError(f"--as-of {requested} is after the last week in the data ({last_week})")
+    return as_of
+
+
+@task(name="build-features", **PURE)
+def as_of_features(
+    landing: Landing, catalog: Catalog, as_of: date, outcomes: tuple[str, ...]
+) -> pl.DataFrame:
+    """One row per person present in the as-of week, from only the history the features need."""
+    request = FeatureRequest(as_of=as_of, outcome_events=outcomes)
+    return build_features(landing.signals, landing.events, landing.people, catalog, request).collect()
+
+
+def people_after_outcome(landing: Landing, as_of: date, outcomes: tuple[str, ...]) -> pl.DataFrame:
+    """People whose first outcome event falls on or before the as-of week: never flagged."""
+    if landing.events is None:
+        return pl.DataFrame(schema={"person_id": pl.String})
+    known = landing.events.filter(pl.col("date") < as_of + timedelta(weeks=1))
+    return (
+        first_outcomes(known, outcomes).filter(pl.col("outcome_week") <= as_of).select("person_id").collect()
+    )
+
+
+@task(name="load-champion", **IO)
+def load_champion(uri: str) -> Champion:
+    """The model holding the `champion` alias in the MLflow registry, and its card and metrics."""
+    from models.tracking import champion_details, check_reachable, current_champion, load_model
+
+    check_reachable(uri)
+    info = current_champion(uri)
+    if info is None:
+        raise NoChampionError(
+            f"The model registry at {uri} has no champion yet. Train one first with "
+            "`ewarn train --data DIR` (or run `ewarn demo` to see the whole pipeline on simulated data)."
+        )
+    calibrated, features = load_model(uri, info.version)
+    model = from_calibrated(info.params.get("model", "unknown"), calibrated, features)
+    return Champion(model, champion_details(uri, info))
+
+
+@task(name="read-flag-history", **IO)
+def read_history(store: FlagStore, as_of: date) -> pl.DataFrame:
+    """Earlier flags and their review status, for the cooldown and the one-review-at-a-time rules."""
+    return store.flag_history(before=as_of)
+
+
+@task(name="score", **PURE)
+def score(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
+    """Calibrated risk for every person in the as-of week."""
+    return score_rows(model, rows)
+
+
+@task(name="choose-flags", **PURE)
+def choose(
+    scored: pl.DataFrame, history: pl.DataFrame, as_of: date, policy: FlagPolicy, after: pl.DataFrame
+) -> pl.DataFrame:
+    """Tonight's flags under reviewer capacity, minimum risk, cooldown and open reviews."""
+    return choose_flags(scored, history, as_of, policy, after_outcome=after)
+
+
+@task(name="explain-flags", **PURE)
+def explain_flags(
+    model: FittedModel, rows: pl.DataFrame, catalog: Catalog
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Reasons in words and family contributions for the flagged rows only (exact SHAP)."""
+    if rows.height == 0:
+        return explain(model, rows, catalog), {}
+    return explain(model, rows, catalog), families_json(family_contributions(model, rows, catalog), catalog)
+
+
+@task(name="recent-signal-weeks", **PURE)
+def recent_series(
+    landing: Landing, rows: pl.DataFrame, reasons: pl.DataFrame, as_of: date, catalog: Catalog
+) -> dict[str, str]:
+    """The last weeks of the signals behind each flag's reasons, against the person's normal."""
+    wanted = series_signals(reasons, catalog)
+    if not wanted:
+        return {}
+    signals = landing.signals.filter(
+        pl.col("person_id").is_in(list(wanted))
+        & pl.col("signal").is_in(sorted({s for v in wanted.values() for s in v}))
+    ).collect()
+    return signal_series(signals, rows, wanted, as_of, catalog)
+
+
+@task(name="store-run", **IO)
+def store_run(
+    store: FlagStore, record: RunRecord, flags: pl.DataFrame, reasons: pl.DataFrame, teams: pl.DataFrame
+) -> None:
+    """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run)."""
+    store.write_run(record, flags, reasons, teams)
+
+
+@task(name="write-report", **IO)
+def write_report(home: Path, as_of: date, html: str) -> Path:
+    """The static HTML report in the home folder, for this week and as `latest.html`."""
+    folder = home / "reports"
+    path = folder / f"nightly-{as_of.isoformat()}.html"
+    write_text_atomically(path, html)
+    write_text_atomically(folder / "latest.html", html)
+    return path
+
+
+@flow(name="nightly", log_prints=False)
+def nightly(
+    data: str | None = None,
+    home: str | None = None,
+    as_of: str | None = None,
+    catalog_path: str | None = None,
+) -> NightlyResult:
+    """Score the as-of week with the champion and publish explained flags to the flag store.
+
+    Parameters are plain strings so that schedules and the Prefect UI can set them: the landing
+    folder (default HOME/landing), the home folder (default EWARN_HOME or ./.ewarn), the as-of
+    date (default: the last week in the data) and a signal catalog (default: built in).
+    """
+    overrides: dict[str, Any] = {}
+    if home:
+        overrides["home"] = Path(home)
+    if data:
+        overrides["landing"] = Path(data)
+    if catalog_path:
+        overrides["catalog"] = Path(catalog_path)
+    settings = Settings(**overrides)
+    return run_nightly(settings, date.fromisoformat(as_of) if as_of else None)
+
+
+def run_nightly(settings: Settings, requested_as_of: date | None = None) -> NightlyResult:
+    """The body of the nightly flow (call it inside a flow run, or through `nightly`)."""
+    from models.tracking import tracking_uri
+
+    home = settings.resolved_home()
+    with job_lock(home, "nightly"):
+        catalog = load_catalog(settings.catalog)
+        step("Validating the landing folder")
+        landing = read_landing(settings.landing_folder())
+        as_of = resolve_as_of(landing, requested_as_of)
+        step(f"Building features for the week of {as_of}")
+        rows = as_of_features(landing, catalog, as_of, settings.outcome_events)
+        step("Loading the champion model")
+        champion = load_champion(tracking_uri(home))
+        store = FlagStore(settings.flag_store_url())
+        history = read_history(store, as_of)
+        step(f"Scoring {rows.height:,} people")
+        scored = score(champion.model, rows)
+        policy = FlagPolicy(settings.capacity, settings.min_risk, settings.cooldown_weeks, settings.risk_rise)
+        after = people_after_outcome(landing, as_of, settings.outcome_events)
+        chosen = choose(scored, history, as_of, policy, after)
+        step(f"Explaining {chosen.height} flags")
+        flagged_rows = rows.join(chosen.select("person_id"), on="person_id", how="semi")
+        reasons, families = explain_flags(champion.model, flagged_rows, catalog)
+        series = recent_series(landing, flagged_rows, reasons, as_of, catalog)
+        flags, reason_rows = flag_rows(chosen, reasons, families, series, as_of)
+        teams = team_rows(scored, flags)
+        fingerprint = data_fingerprint(landing)
+        record = RunRecord(
+            run_id=uuid.uuid4().hex,
+            as_of=as_of,
+            model_name=champion.model.name,
+            model_version=champion.details["version"],
+            data_sha256=fingerprint["sha256"],
+            data_last_week=date.fromisoformat(fingerprint["last_week"]),
+            people_scored=scored.height,
+            details={
+                "settings": {
+                    "capacity": settings.capacity,
+                    "min_risk": settings.min_risk,
+                    "cooldown_weeks": settings.cooldown_weeks,
+                    "risk_rise": settings.risk_rise,
+                    "horizon_weeks": settings.horizon_weeks,
+                    "anonymity_threshold": settings.anonymity_threshold,
+                },
+                "data": fingerprint,
+                "model": champion.details,
+                "leading_families": {
+                    f: n for f, n in flags.group_by("leading_family").len().iter_rows() if f
+                },
+            },
+        )
+        step("Storing the run in the flag store")
+        store_run(store, record, flags, reason_rows, teams)
+        summary_facts = RunSummary(
+            as_of=as_of,
+            data_last_week=record.data_last_week,
+            model_name=record.model_name,
+            model_version=record.model_version,
+            people_scored=record.people_scored,
+            capacity=settings.capacity,
+            min_risk=settings.min_risk,
+            threshold=settings.anonymity_threshold,
+        )
+        step("Writing the report")
+        report = write_report(home, as_of, html_report(summary_facts, flags, reason_rows, teams, catalog))
+        summary = markdown_summary(summary_facts, flags, teams, catalog)
+        create_markdown_artifact(summary, key="ewarn-nightly-summary", description=f"Flags for {as_of}")
+        store.dispose()
+        return NightlyResult(
+            record.run_id, as_of, record.model_version, scored.height, flags, report, summary
+        )

@@ -1,0 +1,271 @@
+"""The retrain Prefect flow, behind `ewarn train` and the weekly schedule: one implementation.
+
+Back-test every candidate and the naive reference, train the chosen one on every week with a known
+outcome, explain and audit it, compare it with the champion on the same back-test, then log and
+register it in MLflow as champion or challenger. Each task calls one step; only reading tasks
+retry (logging a run twice would register two versions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from features.catalog import Catalog, load_catalog
+from flows.lock import job_lock
+from flows.modelling import (
+    TrainingTables,
+    backtest,
+    default_cutoff,
+    features_of,
+    json_text,
+    metrics_as_params,
+    prepare_tables,
+    same_backtest_ap,
+    utc_now,
+)
+from flows.progress import step
+from flows.settings import Settings
+from flows.store import FlagStore
+from flows.task_policy import IO, PURE
+from models.backtest import BacktestResult
+from models.card import model_card
+from models.fairness import FairnessAudit, fairness_audit
+from models.importance import global_importance, importance_figure
+from models.metrics import DEFAULT_CAPACITY
+from models.promotion import DEFAULT_MARGIN, PromotionDecision, decide
+from models.reviewed import reviewed_flag_metrics
+from models.splits import known_before
+from models.train import FittedModel, fit_calibrated, matrix
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a training did: the back-test, the alias decision and where it was logged."""
+
+    result: BacktestResult
+    decision: PromotionDecision
+    record: Any
+    cutoff: date
+    uri: str
+    fairness_warnings: tuple[str, ...]
+    reviewed: dict[str, float]
+
+
+@task(name="check-tracking-store", **IO)
+def check_tracking(uri: str) -> None:
+    """Fail fast, before any work, when MLflow cannot be reached."""
+    from models.tracking import check_reachable
+
+    check_reachable(uri)
+
+
+@task(name="validate-and-build-features", **IO)
+def read_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:
+    """Validate the landing folder and build the labelled and the naive feature tables."""
+    return prepare_tables(data, settings, catalog)
+
+
+@task(name="backtest", **PURE)
+def run_backtest(
+    tables: TrainingTables, horizon: int, cutoff: date, capacity: float, catalog: Catalog
+) -> BacktestResult:
+    """Back-test every candidate and the naive reference on one time split."""
+    return backtest(tables, horizon, cutoff=cutoff, capacity=capacity, catalog=catalog)
+
+
+@task(name="train-final-model", **PURE)
+def train_final(
+    tables: TrainingTables, name: str, horizon: int, catalog: Catalog
+) -> tuple[FittedModel, int, int]:
+    """The chosen candidate, fitted on every week with a known outcome and calibrated on the latest."""
+    fit, calibrate = known_before(tables.table, tables.last_week + timedelta(weeks=1), horizon)
+    return (
+        fit_calibrated(name, fit, calibrate, features_of(tables.table), catalog=catalog),
+        fit.height,
+        calibrate.height,
+    )
+
+
+@task(name="explain-and-audit", **PURE)
+def explain_and_audit(
+    model: FittedModel, tables: TrainingTables, result: BacktestResult, settings: Settings, catalog: Catalog
+) -> tuple[pl.DataFrame, pl.DataFrame, FairnessAudit, pl.DataFrame]:
+    """Global SHAP importance on recent weeks and the fairness audit of the back-test flags."""
+    recent = tables.table.filter(
+        pl.col("eligible") & (pl.col("week") > tables.last_week - timedelta(weeks=8))
+    )
+    sample = recent.sample(n=min(2000, recent.height), seed=0) if recent.height else recent
+    by_feature, by_family = global_importance(model, sample, catalog)
+    audit = fairness_audit(result.scored, tables.people, settings.anonymity_threshold, settings.horizon_weeks)
+    return by_feature, by_family, audit, sample
+
+
+@task(name="compare-with-champion", **IO)
+def compare_with_champion(
+    uri: str, result: BacktestResult, tables: TrainingTables, cutoff: date
+) -> tuple[bool, float | None, float]:
+    """Whether a champion exists, and its and the new model's AP on the same back-test rows."""
+    from models.tracking import current_champion
+
+    champion = current_champion(uri)
+    if champion is None:
+        return False, None, result.metrics[result.chosen]["average_precision"]
+    return (True, *same_backtest_ap(uri, champion, result, tables, cutoff))
+
+
+@task(name="read-reviewed-flags", **IO)
+def read_reviews(store_url: str) -> dict[str, float]:
+    """Precision of the flags people have reviewed so far (decisions are data)."""
+    store = FlagStore(store_url)
+    try:
+        return reviewed_flag_metrics(store.review_history())
+    finally:
+        store.dispose()
+
+
+@task(name="log-and-register", cache_policy=NO_CACHE)
+def log_and_register(uri: str, **logged: Any) -> Any:
+    """Log the run to MLflow, register the model and give it its alias (not retried: not idempotent)."""
+    from models.tracking import log_training
+
+    return log_training(uri, **logged)
+
+
+@flow(name="retrain")
+def retrain(
+    data: str | None = None,
+    home: str | None = None,
+    cutoff: str | None = None,
+    promote: bool = False,
+    capacity: float = DEFAULT_CAPACITY,
+    catalog_path: str | None = None,
+) -> TrainingSummary:
+    """Train, back-test, compare with the champion, and promote or not (parameters as plain values)."""
+    overrides: dict[str, Any] = {}
+    if home:
+        overrides["home"] = Path(home)
+    if data:
+        overrides["landing"] = Path(data)
+    if catalog_path:
+        overrides["catalog"] = Path(catalog_path)
+    settings = Settings(**overrides)
+    return run_retrain(
+        settings,
+        load_catalog(settings.catalog),
+        cutoff=date.fromisoformat(cutoff) if cutoff else None,
+        promote=promote,
+        capacity=capacity,
+    )
+
+
+def run_retrain(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    cutoff: date | None = None,
+    promote: bool = False,
+    capacity: float = DEFAULT_CAPACITY,
+    margin: float = DEFAULT_MARGIN,
+) -> TrainingSummary:
+    """The body of the retrain flow (call it inside a flow run, or through `retrain`)."""
+    from models.tracking import tracking_uri
+
+    home = settings.resolved_home()
+    horizon = settings.horizon_weeks
+    with job_lock(home, "retrain"):
+        uri = tracking_uri(home)
+        check_tracking(uri)
+        step("Validating the landing folder and building features")
+        tables = read_tables(settings.landing_folder(), settings, catalog)
+        cutoff = cutoff or default_cutoff(tables.last_week, horizon)
+        step(f"Back-testing every candidate and the naive reference at cutoff {cutoff}")
+        result = run_backtest(tables, horizon, cutoff, capacity, catalog)
+        step(f"Training the chosen model ({result.chosen}) on every week with a known outcome")
+        final, fit_rows, calibration_rows = train_final(tables, result.chosen, horizon, catalog)
+        step("Explaining the model and auditing fairness")
+        by_feature, by_family, audit, sample = explain_and_audit(final, tables, result, settings, catalog)
+        step("Comparing with the champion and logging to MLflow")
+        champion_exists, champion_ap, new_ap = compare_with_champion(uri, result, tables, cutoff)
+        decision = decide(
+            new_ap, champion_ap, champion_exists=champion_exists, margin=margin, promote=promote
+        )
+        reviewed = read_reviews(settings.flag_store_url())
+        features = list(final.features)
+        params = {
+            "model": result.chosen,
+            "candidates": list(result.metrics),
+            "horizon_weeks": horizon,
+            "cutoff": str(cutoff),
+            "split": "time",
+            "capacity": capacity,
+            "promotion_margin": margin,
+            "trained_until": str(tables.last_week),
+            "fit_rows": fit_rows,
+            "calibration_rows": calibration_rows,
+            "n_features": len(features),
+            "data_sha256": tables.fingerprint["sha256"],
+            "catalog": catalog.source,
+        }
+        trained_at = utc_now()
+
+        def card(version: str) -> str:
+            return model_card(
+                model_name=result.chosen,
+                version=version,
+                trained_at=trained_at,
+                horizon=horizon,
+                capacity=capacity,
+                data=tables.fingerprint,
+                metrics=result.metrics,
+                naive=result.naive,
+                chosen=result.chosen,
+                features=features,
+                fairness=audit,
+                catalog_families=sorted(
+                    {catalog.signal(f.split("__")[0]).family for f in features if "__" in f}
+                ),
+            )
+
+        record = log_and_register(
+            uri,
+            params=params,
+            metrics={
+                **metrics_as_params(result),
+                **{f"reviewed.{k}": v for k, v in reviewed.items()},
+                "promotion.new_average_precision": decision.new_average_precision,
+                **(
+                    {"promotion.champion_average_precision": decision.champion_average_precision}
+                    if decision.champion_average_precision is not None
+                    else {}
+                ),
+            },
+            tables={
+                "backtest_metrics": result.table(),
+                "shap_by_feature": by_feature,
+                "shap_by_family": by_family,
+            },
+            texts={
+                "features.json": json_text(features),
+                "data_fingerprint.json": json_text(tables.fingerprint),
+                "fairness_audit.json": json_text(audit.to_dict()),
+                "promotion.json": json_text(decision.__dict__),
+            },
+            figures={"shap_by_family": importance_figure(by_family)},
+            card=card,
+            model=final.calibrated,
+            example=matrix(sample.head(50), features),
+            alias=decision.alias,
+            tags={
+                "ewarn.promotion": decision.reason,
+                "ewarn.manual_promotion": str(promote).lower(),
+                "ewarn.fairness_warnings": str(len(audit.warnings)),
+            },
+        )
+        return TrainingSummary(result, decision, record, cutoff, uri, tuple(audit.warnings), reviewed)
