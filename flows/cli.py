@@ -331,9 +331,21 @@ def train(
     _print_training(summary)
 
 
+_prefect_starting: list = []
+
+
+def _prefect_ready() -> None:
+    """Wait for the temporary Prefect server started in the background (see flows.prefect_env)."""
+    while _prefect_starting:
+        thread = _prefect_starting.pop()
+        if thread is not None:
+            thread.join()
+
+
 def _retrain(settings: Settings, cutoff: date | None, promote: bool, capacity: float):
     from flows.retrain import retrain
 
+    _prefect_ready()
     return retrain(
         data=str(settings.landing_folder()),
         home=str(settings.resolved_home()),
@@ -382,6 +394,7 @@ def nightly(
 def _nightly(settings: Settings, as_of: date | None):
     from flows.nightly import nightly as nightly_flow
 
+    _prefect_ready()
     return nightly_flow(
         data=str(settings.landing_folder()),
         home=str(settings.resolved_home()),
@@ -404,9 +417,11 @@ def _print_nightly(result, settings: Settings) -> None:
 
 def _run_flow(name: str, debug: bool, start, total: int):
     """Run a flow with a progress bar; every failure becomes one paragraph and an exit code."""
-    from flows.progress import listening, quiet_prefect
+    from flows.prefect_env import quiet_prefect, start_temporary_server
+    from flows.progress import listening
 
     quiet_prefect(debug)
+    _prefect_starting.append(start_temporary_server())
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
@@ -543,7 +558,7 @@ def serve(
     timezone: Annotated[str | None, typer.Option("--timezone", help="IANA timezone of both crons.")] = None,
 ) -> None:
     """Serve the nightly and retrain deployments on their schedules through Prefect (runs until stopped)."""
-    from flows.progress import quiet_prefect
+    from flows.prefect_env import quiet_prefect
 
     quiet_prefect(debug=True)
     overrides = {

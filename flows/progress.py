@@ -6,7 +6,6 @@ rely on Prefect's own logs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -28,16 +27,3 @@ def listening(listener: Listener) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
-
-
-def quiet_prefect(debug: bool = False) -> None:
-    """Set Prefect's environment before it is imported: no telemetry, logs only when asked for."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # The temporary server Prefect starts when no PREFECT_API_URL is set needs longer than the
-    # default on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    if not debug:
-        # The console stays quiet (failures are explained in one paragraph by the command line);
-        # the logs still reach the Prefect API, so the UI shows every run's full story.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")

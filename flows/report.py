@@ -17,7 +17,7 @@ from html import escape
 import polars as pl
 
 from features.catalog import Catalog
-from models.anonymity import shown_groups
+from models.anonymity import suppressed
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ def visible_teams(teams: pl.DataFrame, threshold: int) -> pl.DataFrame:
     """Team rows that may be shown: at or above the threshold, after complementary suppression."""
     if teams.height == 0:
         return teams
-    return teams.filter(shown_groups(teams, "people", threshold)).sort(
+    hidden = suppressed(dict(teams.select("team_id", "people").iter_rows()), threshold)
+    return teams.filter(~pl.col("team_id").is_in(sorted(hidden))).sort(
         ["flagged", "team_id"], descending=[True, False]
     )
 

@@ -33,6 +33,8 @@ def _check(cron: str, timezone: str, what: str) -> None:
 
 def deployments(settings: Settings) -> list[Any]:
     """The nightly and retrain deployments with their cron schedules and parameters."""
+    from prefect.schedules import Cron
+
     from flows.nightly import nightly
     from flows.retrain import retrain
 
@@ -47,16 +49,14 @@ def deployments(settings: Settings) -> list[Any]:
     return [
         nightly.to_deployment(
             name=NIGHTLY,
-            cron=settings.nightly_cron,
-            timezone=settings.timezone,
+            schedules=[Cron(settings.nightly_cron, timezone=settings.timezone, slug="nightly")],
             parameters=parameters,
             tags=tags,
             description="Score the latest week and publish explained flags.",
         ),
         retrain.to_deployment(
             name=RETRAIN,
-            cron=settings.retrain_cron,
-            timezone=settings.timezone,
+            schedules=[Cron(settings.retrain_cron, timezone=settings.timezone, slug="weekly-retrain")],
             parameters=parameters,
             tags=tags,
             description="Back-test, train, compare with the champion, promote or not.",

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from features.catalog import Catalog
 from flows.store import DECISIONS, OPEN, FlagStore, flags, reasons, reviews, runs, team_runs
-from review.anonymity import suppressed_in_view, total_is_safe
+from models.anonymity import suppressed_in_view, total_is_safe
 from review.auth import User
 
 RECENT_RUNS = 12

@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # Prefect's console handler would keep the stream of whichever CliRunner first imported Prefect;
-# the command line keeps the console quiet the same way (flows.progress.quiet_prefect).
+# the command line keeps the console quiet the same way (flows.prefect_env.quiet_prefect).
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 

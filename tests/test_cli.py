@@ -103,18 +103,26 @@ def test_labels_need_events(tmp_path: Path) -> None:
     assert "needs the events table" in result.output
 
 
+@pytest.mark.usefixtures("prefect_api")
 def test_demo_runs_the_main_job_into_the_home_folder(tmp_path: Path) -> None:
+    from flows.store import FlagStore, default_url
+
     home = tmp_path / "home"
-    result = runner.invoke(app, ["demo", "--home", str(home), "--people", "120", "--weeks", "40"])
+    result = runner.invoke(app, ["demo", "--home", str(home), "--people", "300", "--weeks", "70"])
     assert result.exit_code == 0, result.output
-    assert (home / "landing" / "signals.parquet").exists()
-    table = pl.read_parquet(home / "features" / "person_weeks.parquet")
-    assert table.height > 0 and "label" in table.columns
-    assert "Done in" in result.output
+    assert (home / "landing" / "signals.parquet").exists() and (home / "mlflow.db").exists()
+    run = FlagStore(default_url(home)).run()
+    assert run is not None and run["flag_count"] > 0 and run["model_version"] == "1"
+    assert (home / "reports" / "latest.html").exists()
+    assert "Demo done in" in result.output
+    for pointer in ("ewarn flags", "ewarn review", "mlflow ui", str(home / "reports")):
+        assert pointer in result.output
 
 
 def test_home_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
     home = tmp_path / "env-home"
-    result = runner.invoke(app, ["demo", "--people", "60", "--weeks", "30"], env={"EWARN_HOME": str(home)})
-    assert result.exit_code == 0, result.output
-    assert (home / "features" / "person_weeks.parquet").exists()
+    result = runner.invoke(app, ["flags"], env={"EWARN_HOME": str(home)})
+    assert result.exit_code == 1
+    assert str(home / "flags.db") in result.output.replace("\n", "")
+
+

@@ -182,7 +182,7 @@ def test_a_task_that_raises_leaves_the_store_and_report_as_they_were(
 KILLER = """
 import os, signal, sys
 from datetime import date
-from flows.progress import quiet_prefect
+from flows.prefect_env import quiet_prefect
 quiet_prefect()
 import flows.store
 from flows.nightly import nightly

@@ -31,6 +31,7 @@ def test_notebook_is_stored_without_outputs_and_defines_nothing_reusable(path: P
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.usefixtures("prefect_api")
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from review.anonymity import suppressed, suppressed_in_view, total_is_safe
+from models.anonymity import suppressed, suppressed_in_view, total_is_safe
 
 
 def test_small_teams_are_hidden_and_nothing_else_when_two_small_ones_cover_each_other() -> None:
