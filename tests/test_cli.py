@@ -124,5 +124,3 @@ def test_home_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
     result = runner.invoke(app, ["flags"], env={"EWARN_HOME": str(home)})
     assert result.exit_code == 1
     assert str(home / "flags.db") in result.output.replace("\n", "")
-
-
