@@ -1,0 +1,130 @@
+"""Time `ewarn demo` on a fresh home and `ewarn nightly` end to end, as a user runs them.
+
+Each command runs as its own process (imports and Prefect's start-up included), its step lines
+are time-stamped as they arrive, and its peak memory is read from the operating system. The bars
+of the flows issue are printed beside the figures:
+
+    .venv/bin/python benchmarks/flows_bench.py demo
+    .venv/bin/python benchmarks/flows_bench.py nightly --people 10000 --weeks 52 [--repeat 3]
+
+For `nightly`, the champion is trained beforehand (not timed) on a separate simulated
+organisation of 2,000 people x 104 weeks into the same home: scoring does not depend on who the
+model was trained on, and a training at full size would only make the set-up slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EWARN = str(Path(sys.executable).parent / "ewarn")
+BARS = {"demo": 180.0, "nightly": 30.0}
+
+
+def run_timed(args: list[str]) -> tuple[float, list[tuple[float, str]], int, str]:
+    """Run a command; return wall seconds, (seconds, step) lines, peak RSS of the child in MB, output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
+    )
+    steps, lines = [], []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("- "):
+            steps.append((time.perf_counter() - started, line[2:].strip().removesuffix(" ...")))
+    # wait4 gives this child's own peak memory (Prefect's temporary server process is not in it).
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"{' '.join(args)} failed with exit code {code}:\n{''.join(lines)[-3000:]}")
+    return wall, steps, usage.ru_maxrss // 1024, "".join(lines)
+
+
+def print_steps(steps: list[tuple[float, str]], wall: float) -> None:
+    """Each step with the seconds until the next one."""
+    marks = [*steps, (wall, "end")]
+    if steps:
+        print(f"    {steps[0][0]:6.1f} s  start-up (imports, Prefect server)")
+    for (at, name), (after, _) in itertools.pairwise(marks):
+        print(f"    {after - at:6.1f} s  {name}")
+
+
+def bench_demo() -> None:
+    """`ewarn demo` on a fresh home; check it leaves a champion, flags and a report."""
+    with tempfile.TemporaryDirectory(prefix="ewarn-demo-bench-") as folder:
+        home = Path(folder) / "home"
+        wall, steps, peak, output = run_timed([EWARN, "demo", "--home", str(home)])
+        from flows.store import FlagStore, default_url
+
+        run = FlagStore(default_url(home)).run()
+        left = {
+            "champion (MLflow registry)": "as champion" in output,
+            "a nightly run with flags": bool(run and run["flag_count"] > 0),
+            "an HTML report": (home / "reports" / "latest.html").exists(),
+        }
+    print(f"ewarn demo (2,000 people x 104 weeks, fresh home): {wall:.1f} s wall, peak {peak:,} MB")
+    print_steps(steps, wall)
+    for what, ok in left.items():
+        print(f"  leaves {what}: {'yes' if ok else 'NO'}")
+    verdict = "meets" if wall < BARS["demo"] and all(left.values()) else "MISSES"
+    print(f"  bar: under {BARS['demo']:.0f} s -> {verdict}")
+
+
+def bench_nightly(people: int, weeks: int, repeat: int) -> None:
+    """`ewarn nightly` end to end for `people` x `weeks`, after an untimed set-up."""
+    with tempfile.TemporaryDirectory(prefix="ewarn-nightly-bench-") as folder:
+        root = Path(folder)
+        landing, home = root / "landing", root / "home"
+        print(f"Setting up: simulating {people:,} x {weeks} and training a champion (not timed) ...")
+        for args in (
+            [EWARN, "simulate", "--out", str(landing), "--people", str(people), "--weeks", str(weeks)],
+            [EWARN, "simulate", "--out", str(root / "train"), "--people", "2000", "--weeks", "104"],
+            [EWARN, "train", "--data", str(root / "train"), "--home", str(home)],
+        ):
+            subprocess.run(args, check=True, capture_output=True)
+        walls = []
+        for attempt in range(1, repeat + 1):
+            wall, steps, peak, output = run_timed(
+                [EWARN, "nightly", "--data", str(landing), "--home", str(home)]
+            )
+            walls.append(wall)
+            summary = next((line for line in output.splitlines() if line.startswith("Nightly run")), "")
+            print(f"ewarn nightly, run {attempt}: {wall:.1f} s wall, peak {peak:,} MB. {summary}")
+            print_steps(steps, wall)
+    best = min(walls)
+    verdict = "meets" if best < BARS["nightly"] else "MISSES"
+    median = sorted(walls)[len(walls) // 2]
+    print(
+        f"  {people:,} people x {weeks} weeks: best {best:.1f} s, median {median:.1f} s "
+        f"({people / best:,.0f} people a second); bar: under {BARS['nightly']:.0f} s -> {verdict}"
+    )
+
+
+def main() -> None:
+    """Parse the arguments and run the chosen benchmark."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=["demo", "nightly"])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--weeks", type=int, default=52)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    print(f"Machine: {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f}")
+    if args.what == "demo":
+        bench_demo()
+    else:
+        bench_nightly(args.people, args.weeks, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
