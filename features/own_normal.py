@@ -63,7 +63,9 @@ def deviation() -> pl.Expr:
 
 def trend_8w() -> pl.Expr:
     """Change per week over the last 8 weeks (least-squares slope), in units of usual spread."""
-    week_index = pl.int_range(pl.len()).over(SERIES).cast(pl.Float64)
+    # Evaluated inside the window sums' own over(SERIES), so pl.len() is the series length: a
+    # nested over() here would make every sum a slow group-by-group evaluation.
+    week_index = pl.int_range(pl.len()).cast(pl.Float64)
     observed = VALUE.is_not_null()
     t = pl.when(observed).then(week_index)
     n = observed.cast(pl.Float64).rolling_sum(TREND_WEEKS, min_samples=1).over(SERIES)
