@@ -15,6 +15,7 @@ import polars as pl
 from features import absence, own_normal, surveys
 from features.catalog import Catalog, SignalInfo
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
+from features.contract import person_partition
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
 from features.labels import DEFAULT_OUTCOMES, add_labels
 from features.windows import LOOKBACK_WEEKS
@@ -94,7 +95,74 @@ def build_features(
     kinds, `family:{family}__risk_deviation`, tenure and weeks since context events, and with
     labels `label`, `weeks_to_outcome`, `outcome`, `eligible`.
     """
+    return add_team_features(person_features(signals, events, people, catalog, request))
+
+
+def build_features_by_partition(
+    signals: pl.LazyFrame,
+    events: pl.LazyFrame | None,
+    people: pl.LazyFrame | None,
+    catalog: Catalog,
+    request: FeatureRequest | None = None,
+    partitions: int = 1,
+) -> pl.DataFrame:
+    """`build_features`, collected one partition of people at a time (a hash of the pseudonym).
+
+    Everything about a person is computed within their partition, so memory follows the
+    partition's size; only the team-relative columns need everyone, and they are added to the
+    (much smaller) result. The table is identical for any number of partitions.
+    """
     request = request or FeatureRequest()
+    plan = plan_columns(signals, events, request)
+    parts = [
+        person_features(*_partition(signals, events, people, partitions, k), catalog, request, plan).collect()
+        for k in range(partitions)
+    ]
+    return add_team_features(pl.concat(parts, how="diagonal_relaxed").lazy()).collect()
+
+
+def _partition(
+    signals: pl.LazyFrame,
+    events: pl.LazyFrame | None,
+    people: pl.LazyFrame | None,
+    partitions: int,
+    index: int,
+) -> tuple[pl.LazyFrame, pl.LazyFrame | None, pl.LazyFrame | None]:
+    if partitions <= 1:
+        return signals, events, people
+    mine = person_partition(pl.col(PERSON), partitions, index)
+    return (
+        signals.filter(mine),
+        events.filter(mine) if events is not None else None,
+        people.filter(mine) if people is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """What decides the table's columns and labels, looked up once on all the data."""
+
+    known_until: date
+    signal_names: tuple[str, ...]
+    context_events: tuple[str, ...]
+
+
+def _restrict(
+    signals: pl.LazyFrame, events: pl.LazyFrame | None, request: FeatureRequest
+) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
+    """For one as-of week: only the history its features need, and only events known by then."""
+    if request.as_of is None:
+        return signals, events
+    as_of = monday_of(request.as_of)
+    start = as_of - timedelta(weeks=LOOKBACK_WEEKS)
+    signals = signals.filter(pl.col(WEEK).is_between(start, as_of, closed="right"))
+    if events is not None:
+        events = events.filter(pl.col("date") < as_of + timedelta(weeks=1))
+    return signals, events
+
+
+def plan_columns(signals: pl.LazyFrame, events: pl.LazyFrame | None, request: FeatureRequest) -> ColumnPlan:
+    """The two tiny look-ups that fix the columns (which signals, which events) and the label horizon."""
     # Outcomes are known as far as either table reaches: a snapshot of signals with later events
     # still has observed horizons.
     known_until = signals.select(pl.col(WEEK).max()).collect().item()
@@ -102,13 +170,33 @@ def build_features(
         last_event = events.select(pl.col("date").max()).collect().item()
         if last_event is not None:
             known_until = max(known_until, monday_of(last_event))
-    if request.as_of is not None:
-        as_of = monday_of(request.as_of)
-        start = as_of - timedelta(weeks=LOOKBACK_WEEKS)
-        signals = signals.filter(pl.col(WEEK).is_between(start, as_of, closed="right"))
-        if events is not None:
-            events = events.filter(pl.col("date") < as_of + timedelta(weeks=1))
-    signal_names = sorted(signals.select(pl.col("signal").unique()).collect().to_series().to_list())
+    signals, events = _restrict(signals, events, request)
+    names = sorted(signals.select(pl.col("signal").unique()).collect().to_series().to_list())
+    context: list[str] = []
+    if events is not None:
+        outcome_set = set(request.outcome_events)
+        found = events.select(pl.col("event").unique()).collect().to_series().to_list()
+        context = sorted(n for n in found if n not in outcome_set and n not in _NOT_CONTEXT)
+    return ColumnPlan(known_until, tuple(names), tuple(context))
+
+
+def person_features(
+    signals: pl.LazyFrame,
+    events: pl.LazyFrame | None,
+    people: pl.LazyFrame | None,
+    catalog: Catalog,
+    request: FeatureRequest | None = None,
+    plan: ColumnPlan | None = None,
+) -> pl.LazyFrame:
+    """Every feature that depends on one person's own data only (all but the team-relative ones).
+
+    `plan` fixes the columns; give the plan of all the data when this runs on one partition.
+    """
+    request = request or FeatureRequest()
+    plan = plan or plan_columns(signals, events, request)
+    signals, events = _restrict(signals, events, request)
+    as_of = monday_of(request.as_of) if request.as_of is not None else None
+    known_until, signal_names = plan.known_until, list(plan.signal_names)
     infos = {name: catalog.signal(name) for name in signal_names}
     cat = catalog_frame(catalog, signal_names)
     # Both are read by several branches below; cache() computes each once per collect.
@@ -122,13 +210,7 @@ def build_features(
         frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("team_id"))
-    frame = frame.with_columns(
-        *(
-            deviation_vs_team(signal_column(name, "deviation"), signal_column(name, "deviation_vs_team"))
-            for name in signal_names
-        ),
-        *_family_summaries(infos),
-    )
+    frame = frame.with_columns(*_family_summaries(infos))
 
     for kind, add, outputs in (
         ("survey", surveys.add_survey_features, surveys.OUTPUTS),
@@ -144,10 +226,7 @@ def build_features(
 
     frame = add_tenure(frame, hire_weeks(people, events))
     if events is not None:
-        outcome_set = set(request.outcome_events)
-        names = events.select(pl.col("event").unique()).collect().to_series().to_list()
-        context = sorted(n for n in names if n not in outcome_set and n not in _NOT_CONTEXT)
-        frame = add_weeks_since_events(frame, events, context)
+        frame = add_weeks_since_events(frame, events, list(plan.context_events))
         if request.with_labels:
             frame = add_labels(
                 frame,
@@ -159,7 +238,24 @@ def build_features(
     elif request.with_labels:
         raise ValueError("labels need the events table (outcomes); the landing folder has none")
 
+    return frame
+
+
+def add_team_features(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Each signal's deviation against the team's that week, then the columns in their final order.
+
+    Needs every member of a team in `frame`: run it on all partitions together.
+    """
+    names = frame.collect_schema().names()
+    suffix = "__deviation"
+    deviations = [c for c in names if c.endswith(suffix) and not c.startswith(FAMILY_PREFIX)]
+    team = [deviation_vs_team(c, c.removesuffix(suffix) + "__deviation_vs_team") for c in deviations]
+    frame = frame.with_columns(*team)
+    # Team-relative columns sit after the own-normal block, before the family summaries.
+    first_family = next((i for i, c in enumerate(names) if c.startswith(FAMILY_PREFIX)), len(names))
+    added = [c.removesuffix(suffix) + "__deviation_vs_team" for c in deviations]
+    ordered = [*names[:first_family], *added, *names[first_family:]]
     keys_first = [*KEYS, "team_id"]
-    features = [pl.col(c).cast(pl.Float32) for c in feature_columns(frame.collect_schema().names())]
-    labels = [c for c in LABEL_COLUMNS if c in frame.collect_schema().names()]
+    features = [pl.col(c).cast(pl.Float32) for c in feature_columns(ordered)]
+    labels = [c for c in LABEL_COLUMNS if c in ordered]
     return frame.select(*keys_first, *features, *labels).sort(*KEYS)
