@@ -115,19 +115,22 @@ def build_features_by_partition(
     request = request or FeatureRequest()
     plan = plan_columns(signals, events, request)
     parts = [
-        person_features(*_partition(signals, events, people, partitions, k), catalog, request, plan).collect()
+        person_features(
+            *partition_tables(signals, events, people, partitions, k), catalog, request, plan
+        ).collect()
         for k in range(partitions)
     ]
     return add_team_features(pl.concat(parts, how="diagonal_relaxed").lazy()).collect()
 
 
-def _partition(
+def partition_tables(
     signals: pl.LazyFrame,
     events: pl.LazyFrame | None,
     people: pl.LazyFrame | None,
     partitions: int,
     index: int,
 ) -> tuple[pl.LazyFrame, pl.LazyFrame | None, pl.LazyFrame | None]:
+    """The landing tables' rows of partition `index` of `partitions` (by a hash of the pseudonym)."""
     if partitions <= 1:
         return signals, events, people
     mine = person_partition(pl.col(PERSON), partitions, index)

@@ -382,18 +382,38 @@ def nightly(
         typer.Option("--as-of", help="Score the week of this date (default: the last week in the data)."),
     ] = None,
     catalog: CatalogOption = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", min=1, help="Partitions of people (default: by data size)."),
+    ] = None,
+    task_runner: Annotated[
+        str, typer.Option("--task-runner", help="'thread' (default) or 'dask' (with --dask-address).")
+    ] = "thread",
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address", help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786."
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Score the latest week with the champion and publish explained flags to the flag store and a report."""
     settings = _settings(home=home, catalog=catalog, landing=data)
+    if partitions:
+        settings = settings.model_copy(update={"partitions": partitions})
+    if task_runner not in ("thread", "dask"):
+        raise _fail(f"--task-runner must be 'thread' or 'dask', not {task_runner!r}")
+    if (task_runner == "dask") != bool(dask_address):
+        raise _fail("--task-runner dask and --dask-address go together: give both, or neither.")
     as_of_date = _parse_date(as_of, "--as-of")
-    result = _run_flow("nightly", debug, lambda: _nightly(settings, as_of_date), total=7)
+    result = _run_flow("nightly", debug, lambda: _nightly(settings, as_of_date, dask_address), total=7)
     _print_nightly(result, settings)
 
 
-def _nightly(settings: Settings, as_of: date | None):
-    from flows.nightly import nightly as nightly_flow
+def _nightly(settings: Settings, as_of: date | None, dask_address: str | None = None):
+    from flows.nightly import nightly, task_runner
 
+    nightly_flow = nightly.with_options(task_runner=task_runner(dask_address))
     _prefect_ready()
     return nightly_flow(
         data=str(settings.landing_folder()),

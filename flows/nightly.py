@@ -8,6 +8,7 @@ the store and the previous report as they were.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,11 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from features.build import FeatureRequest, build_features, monday_of
+from features.build import (
+    ColumnPlan,
+    FeatureRequest,
+    add_team_features,
+    monday_of,
+    partition_tables,
+    person_features,
+    plan_columns,
+)
 from features.catalog import Catalog, load_catalog
+from features.contract import person_partition
 from features.labels import first_outcomes
 from flows.landing import Landing, load_landing
 from flows.lock import job_lock
@@ -34,6 +45,9 @@ from models.explain import explain, family_contributions
 from models.flag_details import families_json, flag_rows, series_signals, signal_series, team_rows
 from models.flagging import FlagPolicy, choose_flags
 from models.train import FittedModel, from_calibrated, score_rows
+
+# Signal rows per partition of people: about 1.5 GB of working memory each in the feature stage.
+PARTITION_SIGNAL_ROWS = 20_000_000
 
 
 class NoChampionError(PermanentError):
@@ -78,13 +92,46 @@ def resolve_as_of(landing: Landing, requested: date | None) -> date:
     return as_of
 
 
-@task(name="build-features", **PURE)
-def as_of_features(
-    landing: Landing, catalog: Catalog, as_of: date, outcomes: tuple[str, ...]
+@task(name="partition-features", **PURE)
+def partition_features(
+    landing: Landing, catalog: Catalog, request: FeatureRequest, plan: ColumnPlan, partitions: int, index: int
 ) -> pl.DataFrame:
-    """One row per person present in the as-of week, from only the history the features need."""
-    request = FeatureRequest(as_of=as_of, outcome_events=outcomes)
-    return build_features(landing.signals, landing.events, landing.people, catalog, request).collect()
+    """Features of one partition of people: everything that depends on a person's own data."""
+    tables = partition_tables(landing.signals, landing.events, landing.people, partitions, index)
+    return person_features(*tables, catalog, request, plan).collect()
+
+
+@task(name="team-features", **PURE)
+def team_features(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The partitions together, with each signal's deviation against the team's."""
+    return add_team_features(pl.concat(parts, how="diagonal_relaxed").lazy()).collect()
+
+
+def partition_count_for(landing: Landing, requested: int) -> int:
+    """The partitions asked for, or enough to keep each under PARTITION_SIGNAL_ROWS signal rows."""
+    if requested > 0:
+        return requested
+    rows = landing.report.summary.get("signals", {}).get("rows") or 0
+    return max(1, math.ceil(rows / PARTITION_SIGNAL_ROWS))
+
+
+def as_of_features(landing: Landing, catalog: Catalog, as_of: date, settings: Settings) -> pl.DataFrame:
+    """One row per person present in the as-of week, built partition by partition on the task runner.
+
+    Only the history the features need is read (see features.build).
+    """
+    request = FeatureRequest(as_of=as_of, outcome_events=settings.outcome_events)
+    plan = plan_columns(landing.signals, landing.events, request)
+    partitions = partition_count_for(landing, settings.partitions)
+    futures = partition_features.map(
+        unmapped(landing),
+        unmapped(catalog),
+        unmapped(request),
+        unmapped(plan),
+        unmapped(partitions),
+        range(partitions),
+    )
+    return team_features([future.result() for future in futures])
 
 
 def people_after_outcome(landing: Landing, as_of: date, outcomes: tuple[str, ...]) -> pl.DataFrame:
@@ -121,9 +168,16 @@ def read_history(store: FlagStore, as_of: date) -> pl.DataFrame:
 
 
 @task(name="score", **PURE)
-def score(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
-    """Calibrated risk for every person in the as-of week."""
+def score_partition(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
+    """Calibrated risk for every person of one partition."""
     return score_rows(model, rows)
+
+
+def score(model: FittedModel, rows: pl.DataFrame, partitions: int) -> pl.DataFrame:
+    """Calibrated risk for every person in the as-of week, partition by partition on the task runner."""
+    parts = [rows.filter(person_partition(pl.col("person_id"), partitions, k)) for k in range(partitions)]
+    futures = score_partition.map(unmapped(model), parts)
+    return pl.concat([f.result() for f in futures]).sort("person_id")
 
 
 @task(name="choose-flags", **PURE)
@@ -177,7 +231,20 @@ def write_report(home: Path, as_of: date, html: str) -> Path:
     return path
 
 
-@flow(name="nightly", log_prints=False)
+def task_runner(dask_address: str | None = None) -> Any:
+    """Threads in this process by default; an existing Dask cluster when given its scheduler address.
+
+    On a cluster, every worker must see the landing folder at the same path (a shared file system).
+    """
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask_address)
+    # One partition at a time: Polars already uses every core, and memory stays one partition's.
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def nightly(
     data: str | None = None,
     home: str | None = None,
@@ -212,13 +279,13 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         landing = read_landing(settings.landing_folder())
         as_of = resolve_as_of(landing, requested_as_of)
         step(f"Building features for the week of {as_of}")
-        rows = as_of_features(landing, catalog, as_of, settings.outcome_events)
+        rows = as_of_features(landing, catalog, as_of, settings)
         step("Loading the champion model")
         champion = load_champion(tracking_uri(home))
         store = FlagStore(settings.flag_store_url())
         history = read_history(store, as_of)
         step(f"Scoring {rows.height:,} people")
-        scored = score(champion.model, rows)
+        scored = score(champion.model, rows, partition_count_for(landing, settings.partitions))
         policy = FlagPolicy(settings.capacity, settings.min_risk, settings.cooldown_weeks, settings.risk_rise)
         after = people_after_outcome(landing, as_of, settings.outcome_events)
         chosen = choose(scored, history, as_of, policy, after)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         default=6, ge=0, description="A person flagged this recently is not flagged again ..."
     )
     risk_rise: float = Field(default=0.10, ge=0, le=1, description="... unless their risk rose this much.")
+    partitions: int = Field(
+        default=0, ge=0, description="Partitions of people for features and scoring; 0 picks by data size."
+    )
     nightly_cron: str = Field(default="0 2 * * *", description="When `ewarn serve` runs the nightly job.")
     retrain_cron: str = Field(default="0 3 * * 0", description="When `ewarn serve` retrains.")
     timezone: str = Field(default="UTC", description="Timezone of both schedules (IANA name).")

@@ -261,3 +261,48 @@ def test_as_of_after_the_data_is_bad_input(trained, tmp_path: Path) -> None:
     landing, _, _ = trained
     result = nightly(landing, fresh_home(trained, tmp_path), "--as-of", str(date(2100, 1, 4)))
     assert result.exit_code == 2 and "after the last week" in result.output
+
+
+def flag_table(home: Path) -> list[tuple]:
+    store = FlagStore(default_url(home))
+    try:
+        run = store.run()
+        flags = store.run_flags(run["run_id"]).select(
+            "person_id", "risk", "band", "rank", "families", "series"
+        )
+        reasons = store.run_reasons(run["run_id"]).sort("flag_id", "rank")["sentence"].to_list()
+        return [*flags.rows(), *reasons]
+    finally:
+        store.dispose()
+
+
+def test_partitions_and_a_dask_cluster_give_the_same_flags_as_the_default_runner(
+    trained, tmp_path: Path
+) -> None:
+    from dask.distributed import LocalCluster
+
+    landing, _, _ = trained
+    homes = {name: fresh_home(trained, tmp_path / name) for name in ("whole", "threads", "dask")}
+    assert nightly(landing, homes["whole"], "--partitions", "1").exit_code == 0
+    assert nightly(landing, homes["threads"], "--partitions", "3").exit_code == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = nightly(
+            landing,
+            homes["dask"],
+            "--partitions",
+            "3",
+            "--task-runner",
+            "dask",
+            "--dask-address",
+            cluster.scheduler_address,
+        )
+    assert on_dask.exit_code == 0, on_dask.output
+    expected = flag_table(homes["whole"])
+    assert expected and flag_table(homes["threads"]) == expected
+    assert flag_table(homes["dask"]) == expected
+
+
+def test_dask_runner_options_go_together(trained, tmp_path: Path) -> None:
+    landing, _, _ = trained
+    result = nightly(landing, tmp_path / "h", "--task-runner", "dask")
+    assert result.exit_code == 2 and "--dask-address" in result.output
