@@ -19,7 +19,6 @@ from features.catalog import Catalog
 from features.windows import BASELINE_WEEKS
 
 SERIES_WEEKS = BASELINE_WEEKS
-_NO_TEAM = "(no team)"
 
 
 def flag_id(as_of: date, person_id: str) -> str:
@@ -127,13 +126,16 @@ def flag_rows(
 
 
 def team_rows(scored: pl.DataFrame, flags: pl.DataFrame) -> pl.DataFrame:
-    """People scored and flagged per team, with the team's most frequent leading families."""
-    teams = (
-        scored.with_columns(pl.col("team_id").fill_null(_NO_TEAM))
-        .group_by("team_id")
-        .agg(pl.len().cast(pl.Int64).alias("people"))
+    """People scored and flagged per team, with the team's most frequent leading families.
+
+    People without a team are in no team's count: they are not a team to show.
+    """
+    scored, flags = (
+        scored.filter(pl.col("team_id").is_not_null()),
+        flags.filter(pl.col("team_id").is_not_null()),
     )
-    flagged = flags.with_columns(pl.col("team_id").fill_null(_NO_TEAM))
+    teams = scored.group_by("team_id").agg(pl.len().cast(pl.Int64).alias("people"))
+    flagged = flags
     leading: dict[str, list[str]] = {}
     for (team,), part in flagged.group_by("team_id"):
         counts = Counter(f for f in part["leading_family"].to_list() if f)

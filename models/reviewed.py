@@ -31,12 +31,13 @@ def reviewed_flag_metrics(reviews: pl.DataFrame) -> dict[str, float]:
 
 
 def false_alarm_rate_by_family(reviews: pl.DataFrame) -> pl.DataFrame:
-    """Per leading family of the reviewed flags: how many were reviewed and the false-alarm share."""
+    """Per leading family of reviewed flags: how many were reviewed and were false alarms, and the share."""
     latest = _latest_per_flag(reviews)
     return (
         latest.group_by(pl.col("leading_family").fill_null("none"))
         .agg(
             pl.len().alias("reviewed"),
+            (pl.col("decision") == FALSE_ALARM).sum().alias("false_alarms"),
             (pl.col("decision") == FALSE_ALARM).mean().alias("false_alarm_rate"),
         )
         .sort("reviewed", "leading_family", descending=[True, False])

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from features.catalog import Catalog
 from flows.store import DECISIONS, OPEN, FlagStore, flags, reasons, reviews, runs, team_runs
 from models.anonymity import suppressed_in_view, total_is_safe
+from models.reviewed import false_alarm_rate_by_family
 from review.auth import User
 
 RECENT_RUNS = 12
@@ -320,28 +321,17 @@ def model_overview(store: FlagStore, catalog: Catalog) -> dict[str, Any] | None:
     run = store.run()
     if run is None:
         return None
-    latest = _latest_decisions()
-    query = sa.select(flags.c.leading_family, latest.c.decision).join(
-        latest, latest.c.flag_id == flags.c.flag_id
-    )
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"reviewed": 0, "false_alarm": 0})
-    with store.engine.connect() as connection:
-        for family, decision in connection.execute(query):
-            key = family or "other"
-            counts[key]["reviewed"] += 1
-            counts[key]["false_alarm"] += decision == "false_alarm"
-    by_family = sorted(
-        (
-            {
-                "family": family,
-                "label": catalog.family(family).label,
-                "reviewed": c["reviewed"],
-                "false_alarms": c["false_alarm"],
-                "rate": c["false_alarm"] / c["reviewed"],
-            }
-            for family, c in counts.items()
-        ),
-        key=lambda r: (-r["reviewed"], r["family"]),
-    )
+    by_family = [
+        {
+            "family": family,
+            "label": catalog.family(family).label,
+            "reviewed": reviewed,
+            "false_alarms": false_alarms,
+            "rate": rate,
+        }
+        for family, reviewed, false_alarms, rate in false_alarm_rate_by_family(
+            store.review_history()
+        ).iter_rows()
+    ]
     model = dict(run["details"].get("model") or {})
     return {"run": run, "model": model, "false_alarms": by_family}

@@ -216,7 +216,7 @@ def test_reviewed_flag_metrics_count_each_flag_by_its_latest_decision() -> None:
     )
     assert reviewed_flag_metrics(reviews) == {"flags": 3.0, "precision": 1 / 3, "false_alarm_rate": 1 / 3}
     by_family = false_alarm_rate_by_family(reviews)
-    assert by_family.rows() == [("growth", 2, 0.0), ("workload", 1, 1.0)]
+    assert by_family.rows() == [("growth", 2, 0, 0.0), ("workload", 1, 1, 1.0)]
     assert reviewed_flag_metrics(reviews.head(0)) == {}
 
 
