@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features import absence, own_normal, surveys
+from features import absence, as_of_week, own_normal, surveys
 from features.catalog import Catalog, SignalInfo
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
 from features.contract import person_partition
@@ -202,12 +202,15 @@ def person_features(
     known_until, signal_names = plan.known_until, list(plan.signal_names)
     infos = {name: catalog.signal(name) for name in signal_names}
     cat = catalog_frame(catalog, signal_names)
-    # Both are read by several branches below; cache() computes each once per collect.
-    grid = series_grid(signals, cat).cache()
-
-    long = own_normal.add_own_normal_features(grid)
-    if request.as_of is not None:
-        long = long.filter(pl.col(WEEK) == as_of)
+    if as_of is not None:
+        # One week needs only the windows that reach it (features.as_of_week), not every week.
+        series, values = as_of_week.series_values(signals, cat, as_of)
+        series, values = series.cache(), values.cache()
+        long = as_of_week.own_normal_features_at(series, values, as_of)
+    else:
+        # Read by several branches below; cache() computes it once per collect.
+        grid = series_grid(signals, cat).cache()
+        long = own_normal.add_own_normal_features(grid)
     frame = _wide(long, signal_names, own_normal.OUTPUTS)
     if people is not None:
         frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
@@ -222,9 +225,10 @@ def person_features(
         names = [n for n, i in infos.items() if i.kind == kind]
         if not names:
             continue
-        part = add(grid.filter(pl.col("kind") == kind))
-        if request.as_of is not None:
-            part = part.filter(pl.col(WEEK) == as_of)
+        if as_of is not None:
+            part = as_of_week.kind_features_at(series, values, kind, as_of)
+        else:
+            part = add(grid.filter(pl.col("kind") == kind))
         frame = frame.join(_wide(part, names, outputs), on=list(KEYS), how="left")
 
     frame = add_tenure(frame, hire_weeks(people, events))
