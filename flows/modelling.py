@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score
 
-from features.build import FeatureRequest, build_features, feature_columns
+from features.build import FeatureRequest, build_features_by_partition, feature_columns
 from features.catalog import Catalog
 from features.naive import raw_week_values
 from flows.landing import Landing, landing_files, load_landing
@@ -61,13 +62,35 @@ def data_fingerprint(landing: Landing) -> dict:
     }
 
 
+# Signal rows per partition of people: about 1.5 GB of working memory each in the feature stage.
+PARTITION_SIGNAL_ROWS = 20_000_000
+
+
+def partition_count_for(landing: Landing, requested: int = 0) -> int:
+    """The partitions asked for, or enough to keep each under PARTITION_SIGNAL_ROWS signal rows."""
+    if requested > 0:
+        return requested
+    rows = landing.report.summary.get("signals", {}).get("rows") or 0
+    return max(1, math.ceil(rows / PARTITION_SIGNAL_ROWS))
+
+
 def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:
-    """Validate the landing folder (events required) and build the labelled and the naive tables."""
+    """Validate the landing folder (events required) and build the labelled and the naive tables.
+
+    Features are built one partition of people at a time, so memory follows the partition size.
+    """
     landing = load_landing(data, require_events=True)
     request = FeatureRequest(
         horizon=settings.horizon_weeks, with_labels=True, outcome_events=settings.outcome_events
     )
-    table = build_features(landing.signals, landing.events, landing.people, catalog, request).collect()
+    table = build_features_by_partition(
+        landing.signals,
+        landing.events,
+        landing.people,
+        catalog,
+        request,
+        partitions=partition_count_for(landing, settings.partitions),
+    )
     signal_names = sorted(landing.signals.select(pl.col("signal").unique()).collect().to_series().to_list())
     naive = naive_table(table, raw_week_values(landing.signals, signal_names).collect())
     people = landing.people.collect() if landing.people is not None else None

@@ -8,7 +8,6 @@ the store and the previous report as they were.
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,7 +33,7 @@ from features.contract import person_partition
 from features.labels import first_outcomes
 from flows.landing import Landing, load_landing
 from flows.lock import job_lock
-from flows.modelling import data_fingerprint
+from flows.modelling import data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
 from flows.settings import Settings
@@ -45,9 +44,6 @@ from models.explain import explain, family_contributions
 from models.flag_details import families_json, flag_rows, series_signals, signal_series, team_rows
 from models.flagging import FlagPolicy, choose_flags
 from models.train import FittedModel, from_calibrated, score_rows
-
-# Signal rows per partition of people: about 1.5 GB of working memory each in the feature stage.
-PARTITION_SIGNAL_ROWS = 20_000_000
 
 
 class NoChampionError(PermanentError):
@@ -105,14 +101,6 @@ def partition_features(
 def team_features(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """The partitions together, with each signal's deviation against the team's."""
     return add_team_features(pl.concat(parts, how="diagonal_relaxed").lazy()).collect()
-
-
-def partition_count_for(landing: Landing, requested: int) -> int:
-    """The partitions asked for, or enough to keep each under PARTITION_SIGNAL_ROWS signal rows."""
-    if requested > 0:
-        return requested
-    rows = landing.report.summary.get("signals", {}).get("rows") or 0
-    return max(1, math.ceil(rows / PARTITION_SIGNAL_ROWS))
 
 
 def as_of_features(landing: Landing, catalog: Catalog, as_of: date, settings: Settings) -> pl.DataFrame:
