@@ -206,7 +206,8 @@ def person_features(
         # One week needs only the windows that reach it (features.as_of_week), not every week.
         series, values = as_of_week.series_values(signals, cat, as_of)
         series, values = series.cache(), values.cache()
-        long = as_of_week.own_normal_features_at(series, values, as_of)
+        # _wide reads it once per signal: computed once.
+        long = as_of_week.own_normal_features_at(series, values, as_of).cache()
     else:
         # Read by several branches below; cache() computes it once per collect.
         grid = series_grid(signals, cat).cache()
@@ -226,7 +227,7 @@ def person_features(
         if not names:
             continue
         if as_of is not None:
-            part = as_of_week.kind_features_at(series, values, kind, as_of)
+            part = as_of_week.kind_features_at(series, values, kind, as_of).cache()
         else:
             part = add(grid.filter(pl.col("kind") == kind))
         frame = frame.join(_wide(part, names, outputs), on=list(KEYS), how="left")
