@@ -48,7 +48,7 @@ def series_values(
 
     `signals` holds only the weeks up to `as_of` (see build._restrict). Returns the series
     (series number, person, signal, kind, weeks since its first observation) and the value rows
-    (series, weeks ago, week index within the series, value with leave weeks masked as in the grid).
+    (series, weeks ago, the series' age in weeks, value with leave weeks masked as in the grid).
     """
     people = (
         signals.group_by(PERSON)
@@ -66,21 +66,25 @@ def series_values(
         .sort(PERSON, "signal")
         .with_row_index(SERIES)
         .join(catalog_rows.select("signal", "kind"), on="signal", how="left")
-        .with_columns(((pl.lit(as_of) - pl.col("_first")).dt.total_days() // 7).alias("_age"))
+        .with_columns(
+            ((pl.lit(as_of) - pl.col("_first")).dt.total_days() // 7).cast(pl.Int16).alias("_age"),
+            # A flag, not the kind's text, travels to the many value rows.
+            (pl.col("kind") == "leave").alias("_is_leave"),
+        )
         .cache()
     )
     rows = signals.join(
-        series.select(PERSON, "signal", SERIES, "_person", "kind", "_age"), on=[PERSON, "signal"]
+        series.select(PERSON, "signal", SERIES, "_person", "_is_leave", "_age"), on=[PERSON, "signal"]
     ).select(
         SERIES,
         "_person",
-        "kind",
-        ((pl.lit(as_of) - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int32).alias(AGO),
+        "_is_leave",
+        ((pl.lit(as_of) - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int16).alias(AGO),
         "_age",
         "value",
     )
     leave = (
-        rows.filter(pl.col("kind") == "leave")
+        rows.filter(pl.col("_is_leave"))
         .group_by("_person", AGO)
         .agg(pl.col("value").sum().alias("_leave_days"))
         .filter(pl.col("_leave_days") >= LEAVE_WEEK_MIN_DAYS)
@@ -92,9 +96,8 @@ def series_values(
         .select(
             SERIES,
             AGO,
-            # Week number within the series, as the every-week grid counts it (trend_8w uses it).
-            (pl.col("_age") - pl.col(AGO)).cast(pl.Float64).alias("_t"),
-            pl.when(pl.col("on_leave").is_null() | (pl.col("kind") == "leave"))
+            "_age",
+            pl.when(pl.col("on_leave").is_null() | pl.col("_is_leave"))
             .then(pl.col("value"))
             .otherwise(None)
             .alias("value"),
@@ -116,7 +119,9 @@ def own_normal_at(values: pl.LazyFrame) -> pl.LazyFrame:
     trend_weeks = _in_weeks(0, TREND_WEEKS - 1)
     normal = VALUE.filter(normal_weeks)
     enough = normal.count() >= BASELINE_MIN_WEEKS
-    t, y = pl.col("_t").filter(trend_weeks), VALUE.filter(trend_weeks)
+    # Week number within the series, as the every-week grid counts it.
+    week_index = (pl.col("_age") - pl.col(AGO)).cast(pl.Float64)
+    t, y = week_index.filter(trend_weeks), VALUE.filter(trend_weeks)
     sums = observed.group_by(SERIES).agg(
         VALUE.filter(recent).mean().alias("level_4w"),
         pl.when(enough).then(normal.median()).alias("baseline"),
@@ -162,7 +167,7 @@ def _dense(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFra
     grid = (
         series.select(SERIES)
         .sort(SERIES)
-        .with_columns(pl.int_ranges(weeks - 1, -1, -1, dtype=pl.Int32).alias(AGO))
+        .with_columns(pl.int_ranges(weeks - 1, -1, -1, dtype=pl.Int16).alias(AGO))
         .explode(AGO)
     )
     known = values.filter(pl.col(AGO) < weeks).select(_pack(SERIES).alias("_key"), "value")
@@ -272,7 +277,7 @@ def kind_features_at(series: pl.LazyFrame, values: pl.LazyFrame, kind: str, as_o
     grid = (
         mine.select(SERIES, "_age")
         .sort(SERIES)
-        .with_columns(pl.int_ranges(pl.col("_age"), -1, -1, dtype=pl.Int32).alias(AGO))
+        .with_columns(pl.int_ranges(pl.col("_age"), -1, -1, dtype=pl.Int16).alias(AGO))
         .explode(AGO)
     )
     known = values.join(mine, on=SERIES, how="semi").select(_pack(SERIES).alias("_key"), "value", "on_leave")
