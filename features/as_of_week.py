@@ -34,6 +34,8 @@ _NORMAL_REACH = BASELINE_GAP_WEEKS + BASELINE_WEEKS - 1
 # A first pass finds most runs above or below normal within this many recent weeks; only the
 # series whose run reaches further get a second pass over their whole history.
 _RUN_WEEKS = 6
+if LOOKBACK_WEEKS + _NORMAL_REACH >= _SPAN:
+    raise ValueError("features.windows look back further than the packed keys of as_of_week can hold")
 VALUE = pl.col("value")
 
 
