@@ -36,7 +36,7 @@ from flows.lock import job_lock
 from flows.modelling import data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
-from flows.settings import Settings
+from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
 from flows.tables import write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
@@ -245,14 +245,7 @@ def nightly(
     folder (default HOME/landing), the home folder (default EWARN_HOME or ./.ewarn), the as-of
     date (default: the last week in the data) and a signal catalog (default: built in).
     """
-    overrides: dict[str, Any] = {}
-    if home:
-        overrides["home"] = Path(home)
-    if data:
-        overrides["landing"] = Path(data)
-    if catalog_path:
-        overrides["catalog"] = Path(catalog_path)
-    settings = Settings(**overrides)
+    settings = settings_for(home, data, catalog_path)
     return run_nightly(settings, date.fromisoformat(as_of) if as_of else None)
 
 

@@ -31,7 +31,7 @@ from flows.modelling import (
     utc_now,
 )
 from flows.progress import step
-from flows.settings import Settings
+from flows.settings import Settings, settings_for
 from flows.store import FlagStore
 from flows.task_policy import IO, PURE
 from models.backtest import BacktestResult
@@ -148,14 +148,7 @@ def retrain(
     catalog_path: str | None = None,
 ) -> TrainingSummary:
     """Train, back-test, compare with the champion, and promote or not (parameters as plain values)."""
-    overrides: dict[str, Any] = {}
-    if home:
-        overrides["home"] = Path(home)
-    if data:
-        overrides["landing"] = Path(data)
-    if catalog_path:
-        overrides["catalog"] = Path(catalog_path)
-    settings = Settings(**overrides)
+    settings = settings_for(home, data, catalog_path)
     return run_retrain(
         settings,
         load_catalog(settings.catalog),

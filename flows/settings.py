@@ -56,3 +56,15 @@ class Settings(BaseSettings):
         if self.store_url:
             return self.store_url
         return f"sqlite:///{(self.resolved_home() / 'flags.db')}"
+
+
+def settings_for(home: str | None = None, data: str | None = None, catalog: str | None = None) -> Settings:
+    """Settings from a flow's plain-text parameters (schedules and the Prefect UI pass text)."""
+    overrides: dict[str, Path] = {}
+    if home:
+        overrides["home"] = Path(home)
+    if data:
+        overrides["landing"] = Path(data)
+    if catalog:
+        overrides["catalog"] = Path(catalog)
+    return Settings(**overrides)
