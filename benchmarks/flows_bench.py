@@ -29,7 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EWARN = str(Path(sys.executable).parent / "ewarn")
-BARS = {"demo": 180.0, "nightly": 30.0, "retrain": 600.0}
+# The flows issue: demo under 3 minutes, nightly for 10,000 people under 30 s; the scale issue:
+# nightly for 100,000 people under 60 s, retraining 10,000 people x 104 weeks under 10 minutes.
+BARS = {"demo": 180.0, "nightly": 30.0, "nightly_100k": 60.0, "retrain": 600.0}
 
 
 def run_timed(args: list[str]) -> tuple[float, list[tuple[float, str]], int, str]:
@@ -113,11 +115,12 @@ def bench_nightly(people: int, weeks: int, repeat: int) -> None:
             print(f"ewarn nightly, run {attempt}: {wall:.1f} s wall, peak {peak:,} MB. {summary}")
             print_steps(steps, wall, signal_rows(landing))
     best = min(walls)
-    verdict = "meets" if best < BARS["nightly"] else "MISSES"
+    bar = BARS["nightly_100k"] if people >= 100_000 else BARS["nightly"]
+    verdict = "meets" if best < bar else "MISSES"
     median = sorted(walls)[len(walls) // 2]
     print(
         f"  {people:,} people x {weeks} weeks: best {best:.1f} s, median {median:.1f} s "
-        f"({people / best:,.0f} people a second); bar: under {BARS['nightly']:.0f} s -> {verdict}"
+        f"({people / best:,.0f} people a second); bar: under {bar:.0f} s -> {verdict}"
     )
 
 
