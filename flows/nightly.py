@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 from prefect import flow, task, unmapped
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from features.build import (
@@ -317,6 +317,12 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         report = write_report(home, as_of, html_report(summary_facts, flags, reason_rows, teams, catalog))
         summary = markdown_summary(summary_facts, flags, teams, catalog)
         create_markdown_artifact(summary, key="ewarn-nightly-summary", description=f"Flags for {as_of}")
+        create_link_artifact(
+            report.as_uri(),
+            link_text=report.name,
+            key="ewarn-nightly-report",
+            description="Static HTML report",
+        )
         store.dispose()
         return NightlyResult(
             record.run_id, as_of, record.model_version, scored.height, flags, report, summary

@@ -108,6 +108,11 @@ def test_nightly_publishes_a_markdown_summary_artifact(trained, tmp_path: Path) 
         )
     assert found and found[-1].type == "markdown"
     assert "Flags by team" in found[-1].data and "Leading families" in found[-1].data
+    with get_client(sync_client=True) as client:
+        links = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ewarn-nightly-report"]))
+        )
+    assert links and links[-1].type == "link" and "nightly-" in links[-1].data
 
 
 def test_rerunning_a_week_replaces_its_flags_and_never_duplicates(trained, tmp_path: Path) -> None:
