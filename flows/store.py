@@ -158,6 +158,16 @@ _TABLES_OF_VERSION: dict[int, tuple[sa.Table, ...]] = {
 }
 
 
+def latest_decisions() -> sa.Subquery:
+    """Each reviewed flag's newest decision (flag_id, decision): a correction replaces a decision."""
+    newest = sa.select(sa.func.max(reviews.c.review_id)).group_by(reviews.c.flag_id)
+    return (
+        sa.select(reviews.c.flag_id, reviews.c.decision)
+        .where(reviews.c.review_id.in_(newest))
+        .subquery("latest")
+    )
+
+
 class StoreError(RuntimeError):
     """The flag store cannot be opened or used; the message says what to do."""
 
@@ -341,7 +351,7 @@ class FlagStore:
 
     def run_flags(self, run_id: str) -> pl.DataFrame:
         """The flags of one run with their review status ("open" until decided), by rank."""
-        latest = self._latest_decisions().subquery()
+        latest = latest_decisions()
         query = (
             sa.select(flags, sa.func.coalesce(latest.c.decision, OPEN).label("status"))
             .outerjoin(latest, latest.c.flag_id == flags.c.flag_id)
@@ -368,7 +378,7 @@ class FlagStore:
 
     def flag_history(self, before: date) -> pl.DataFrame:
         """Every flag of runs before a week: person_id, as_of, risk, status (for cooldown rules)."""
-        latest = self._latest_decisions().subquery()
+        latest = latest_decisions()
         query = (
             sa.select(
                 flags.c.person_id,
@@ -438,11 +448,6 @@ class FlagStore:
     def audit_entries(self) -> pl.DataFrame:
         """The audit log, oldest first."""
         return self._frame(sa.select(audit_log).order_by(audit_log.c.entry_id))
-
-    @staticmethod
-    def _latest_decisions() -> sa.Select:
-        newest = sa.select(sa.func.max(reviews.c.review_id)).group_by(reviews.c.flag_id)
-        return sa.select(reviews.c.flag_id, reviews.c.decision).where(reviews.c.review_id.in_(newest))
 
     def _frame(self, query: sa.Select) -> pl.DataFrame:
         with self.engine.connect() as connection:

@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from models.anonymity import suppressed
+
 AUDIT_PREFIX = "audit_"
 UNKNOWN_GROUP = "unknown"
 FOUR_FIFTHS = 0.8
@@ -249,7 +251,7 @@ def _group_rows(
     has_outcome = "has_outcome" in per_person.columns
 
     sizes = dict(persons.group_by("group").len().iter_rows())
-    hidden = suppressed_groups(sizes, threshold)
+    hidden = suppressed(sizes, threshold)
     rows = []
     for group in sorted(sizes):
         row: dict[str, Any] = {"attribute": attribute, "group": group, "suppressed": group in hidden}
@@ -284,23 +286,6 @@ def _rate(rows: pl.DataFrame, hit: pl.Expr, threshold: int) -> float | None:
     if rows.is_empty() or rows["person_id"].n_unique() < threshold:
         return None
     return float(rows.select(hit.mean()).item())
-
-
-def suppressed_groups(sizes: dict[str, int], threshold: int) -> set[str]:
-    """Groups to hide: those under `threshold` people, and then the next-smallest ones.
-
-    A single hidden group could be worked out by subtracting the shown groups from the totals, so
-    hiding continues with the next-smallest group until at least two groups are hidden and together
-    hold at least `threshold` people (which covers "exactly one hidden -> hide the next-smallest too").
-    """
-    hidden = {g for g, n in sizes.items() if n < threshold}
-    if not hidden:
-        return hidden
-    for group in sorted(sizes, key=lambda g: (sizes[g], g)):
-        if len(hidden) >= 2 and sum(sizes[g] for g in hidden) >= threshold:
-            break
-        hidden.add(group)
-    return hidden
 
 
 def _min_max_ratio(

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from features.catalog import Catalog
-from flows.store import DECISIONS, OPEN, FlagStore, flags, reasons, reviews, runs, team_runs
+from flows.store import DECISIONS, OPEN, FlagStore, flags, latest_decisions, reasons, reviews, runs, team_runs
 from models.anonymity import suppressed_in_view, total_is_safe
 from models.reviewed import false_alarm_rate_by_family
 from review.auth import User
@@ -37,15 +37,6 @@ def _visible(user: User, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool
     if user.is_admin:
         return sa.true()
     return column.in_(list(user.teams)) if user.teams else sa.false()
-
-
-def _latest_decisions() -> sa.Subquery:
-    newest = sa.select(sa.func.max(reviews.c.review_id)).group_by(reviews.c.flag_id)
-    return (
-        sa.select(reviews.c.flag_id, reviews.c.decision)
-        .where(reviews.c.review_id.in_(newest))
-        .subquery("latest")
-    )
 
 
 def _as_date(value: Any) -> date:
@@ -75,7 +66,7 @@ def queue(
     `weeks_flagged` counts the latest runs that flagged the pseudonym. `status` is "open", a
     decision, or "all"; `sort` is "risk" (highest first) or "age" (longest waiting first).
     """
-    latest = _latest_decisions()
+    latest = latest_decisions()
     query = (
         sa.select(
             flags.c.flag_id,
@@ -186,7 +177,7 @@ def flag_detail(store: FlagStore, user: User, flag_id: str) -> dict[str, Any] | 
 
     Both cases give None on purpose: the page must not tell them apart.
     """
-    latest = _latest_decisions()
+    latest = latest_decisions()
     query = (
         sa.select(
             flags,

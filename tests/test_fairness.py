@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from features.labels import add_labels
-from models.fairness import FOUR_FIFTHS, FairnessAudit, fairness_audit, suppressed_groups
+from models.anonymity import suppressed as suppressed_groups
+from models.fairness import FOUR_FIFTHS, FairnessAudit, fairness_audit
 from models.metrics import choose_weekly_flags
 from simulator.organisation import simulate_organisation
 
