@@ -728,6 +728,97 @@ def test_partitions_do_not_change_the_report_whatever_the_bytes(content: bytes) 
 
 
 # ---------------------------------------------------------------------------------------------
+# row order: a table sorted by its key is checked in one pass, with the same report
+
+
+def sorted_by_key(frames: dict[str, pl.DataFrame], *, time_first: bool = False) -> dict[str, pl.DataFrame]:
+    keys = {"signals": SIGNALS.key, "events": ("person_id", "date", "event"), "people": PEOPLE.key}
+    if time_first:
+        keys = {"signals": ("week", "person_id", "signal"), "events": ("date", "person_id", "event")}
+    return {name: frame.sort(list(keys.get(name, PEOPLE.key))) for name, frame in frames.items()}
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("conflicts", [False, True])
+def test_row_order_does_not_change_the_report(tmp_path: Path, suffix: str, conflicts: bool) -> None:
+    shuffled = many_people(conflicts=conflicts)
+    distinct = {name: frame.unique(maintain_order=True) for name, frame in shuffled.items()}
+    for number, tables in enumerate((shuffled, distinct)):
+        reports, folders = [], []
+        for label, frames in (("shuffled", tables), ("sorted", sorted_by_key(tables))):
+            folders.append(write_tables(tmp_path / f"{label}{number}", frames, suffix))
+            reports.append(validate_folder(folders[-1], partitions=3))
+        assert reports[0].render().replace(str(folders[0]), "") == reports[1].render().replace(
+            str(folders[1]), ""
+        )
+        assert reports[0].problems == reports[1].problems
+        assert reports[0].summary == reports[1].summary
+        assert reports[0].dropped_duplicates == reports[1].dropped_duplicates
+
+
+def test_sorted_table_without_repeats_skips_the_key_grouping_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distinct = {name: frame.unique() for name, frame in many_people(conflicts=False).items()}
+    tables = sorted_by_key(distinct)
+    expected = validate_folder(write_tables(tmp_path / "a", tables, "parquet"), partitions=3)
+    assert expected.ok and expected.summary["signals"]["person_weeks"] == 36
+    write_tables(tmp_path / "t", sorted_by_key(distinct, time_first=True), "parquet")
+
+    def no_grouping(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the key grouping pass ran on a table in key order")
+
+    monkeypatch.setattr("features.contract._partition_pass", no_grouping)
+    assert validate_folder(tmp_path / "a", partitions=3).summary == expected.summary
+    assert validate_folder(tmp_path / "t", partitions=3).summary == expected.summary
+    # One repeated key, next to its twin: found all the same (by the grouping pass).
+    monkeypatch.undo()
+    repeated = pl.concat([tables["signals"], tables["signals"].head(1)]).sort(list(SIGNALS.key))
+    report = validate_folder(write_tables(tmp_path / "b", {**tables, "signals": repeated}, "parquet"))
+    assert report.dropped_duplicates["signals"] == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["p1", "p2", "p3", "a@b.c", ""]),
+            st.sampled_from(["2024-01-01", "2024-01-08", "2024-01-09"]),
+            st.sampled_from(["mood", "Mood", "sleep.hours"]),
+            st.sampled_from(["1", "2", "", "nan"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_any_row_order_gives_the_same_report(rows: list[tuple[str, str, str, str]], seed: int) -> None:
+    frame = pl.DataFrame(rows, schema=["person_id", "week", "signal", "value"], orient="row")
+    with tempfile.TemporaryDirectory() as tmp:
+        reports = []
+        for label, table in (
+            ("sorted", frame.sort("person_id", "week", "signal")),
+            ("time_first", frame.sort("week", "person_id", "signal")),
+            ("shuffled", frame.sample(fraction=1.0, shuffle=True, seed=seed)),
+        ):
+            folder = Path(tmp) / label
+            folder.mkdir()
+            table.write_csv(folder / "signals.csv")
+            reports.append(validate_folder(folder))
+
+        # Examples are numbered by row, which moves with the order: compare all but the rows.
+        def without_rows(report: ValidationReport) -> list[tuple]:
+            return sorted(
+                (p.file, p.column or "", p.message, p.rows, len(p.examples)) for p in report.problems
+            )
+
+        for report in reports[1:]:
+            assert without_rows(report) == without_rows(reports[0])
+            assert report.summary == reports[0].summary
+            assert report.dropped_duplicates == reports[0].dropped_duplicates
+
+
+# ---------------------------------------------------------------------------------------------
 # command line
 
 
