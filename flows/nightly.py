@@ -41,7 +41,14 @@ from flows.store import FlagStore, RunRecord
 from flows.tables import write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
 from models.explain import explain, family_contributions
-from models.flag_details import families_json, flag_rows, series_signals, signal_series, team_rows
+from models.flag_details import (
+    SERIES_WEEKS,
+    families_json,
+    flag_rows,
+    series_signals,
+    signal_series,
+    team_rows,
+)
 from models.flagging import FlagPolicy, choose_flags
 from models.train import FittedModel, from_calibrated, score_rows
 
@@ -195,7 +202,8 @@ def recent_series(
     if not wanted:
         return {}
     signals = landing.signals.filter(
-        pl.col("person_id").is_in(list(wanted))
+        pl.col("week").is_between(as_of - timedelta(weeks=SERIES_WEEKS - 1), as_of)
+        & pl.col("person_id").is_in(list(wanted))
         & pl.col("signal").is_in(sorted({s for v in wanted.values() for s in v}))
     ).collect()
     return signal_series(signals, rows, wanted, as_of, catalog)

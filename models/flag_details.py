@@ -62,7 +62,11 @@ def signal_series(
     by_key = {
         (p, s, w): v for p, w, s, v in recent.select("person_id", "week", "signal", "value").iter_rows()
     }
-    normals = features.filter(pl.col("person_id").is_in(people)).to_dicts()
+    baselines = sorted(
+        {f"{name}__baseline" for names in wanted.values() for name in names} & set(features.columns)
+    )
+    # Only the normals the charts show: a whole feature row per person is hundreds of values.
+    normals = features.filter(pl.col("person_id").is_in(people)).select("person_id", *baselines).to_dicts()
     normal_of = {row["person_id"]: row for row in normals}
     out: dict[str, str] = {}
     for person, names in wanted.items():
