@@ -17,12 +17,15 @@ from features import absence, own_normal, surveys
 from features.grid import PERSON, SERIES, WEEK
 from features.own_normal import _OFF_NORMAL_UNITS, _SCALE_FLOOR_ABSOLUTE, _SCALE_FLOOR_RELATIVE
 from features.windows import (
+    ABSENCE_WEEKS,
     BASELINE_GAP_WEEKS,
     BASELINE_MIN_WEEKS,
     BASELINE_WEEKS,
     LEAVE_WEEK_MIN_DAYS,
     LOOKBACK_WEEKS,
     RECENT_WEEKS,
+    SURVEY_NORMAL_WEEKS,
+    SURVEY_RECENT_WEEKS,
     TREND_MIN_WEEKS,
     TREND_WEEKS,
 )
@@ -115,27 +118,41 @@ def _in_weeks(first: int, last: int) -> pl.Expr:
 
 def own_normal_at(values: pl.LazyFrame) -> pl.LazyFrame:
     """Recent level, own normal, spread, deviation, trend and volatility of each series in the as-of week."""
-    observed = values.filter(VALUE.is_not_null() & (pl.col(AGO) <= _NORMAL_REACH))
-    recent = _in_weeks(0, RECENT_WEEKS - 1)
-    normal_weeks = _in_weeks(BASELINE_GAP_WEEKS, _NORMAL_REACH)
-    trend_weeks = _in_weeks(0, TREND_WEEKS - 1)
-    normal = VALUE.filter(normal_weeks)
-    enough = normal.count() >= BASELINE_MIN_WEEKS
+    observed = values.filter(VALUE.is_not_null())
+    # Two groupings over rows filtered beforehand, joined: filters inside one grouping's
+    # aggregations were measured twice as slow. A series seen in neither window gets no row.
+    normal = (
+        observed.filter(_in_weeks(BASELINE_GAP_WEEKS, _NORMAL_REACH))
+        .group_by(SERIES)
+        .agg(
+            pl.len().alias("_normal_weeks"),
+            VALUE.median().alias("_median"),
+            VALUE.quantile(0.25, "linear").alias("_q25"),
+            VALUE.quantile(0.75, "linear").alias("_q75"),
+        )
+    )
     # Week number within the series, as the every-week grid counts it.
-    week_index = (pl.col("_age") - pl.col(AGO)).cast(pl.Float64)
-    t, y = week_index.filter(trend_weeks), VALUE.filter(trend_weeks)
-    sums = observed.group_by(SERIES).agg(
-        VALUE.filter(recent).mean().alias("level_4w"),
-        pl.when(enough).then(normal.median()).alias("baseline"),
-        pl.when(enough).then(normal.quantile(0.25, "linear")).alias("_q25"),
-        pl.when(enough).then(normal.quantile(0.75, "linear")).alias("_q75"),
-        y.count().cast(pl.Float64).alias("_n"),
-        t.sum().alias("_st"),
-        y.sum().alias("_sy"),
-        (t * y).sum().alias("_sty"),
-        (t * t).sum().alias("_stt"),
-        pl.when(y.count() >= TREND_MIN_WEEKS).then(y.std()).alias("_std"),
-        VALUE.filter(pl.col(AGO) == 0).max().alias("_now"),
+    t = (pl.col("_age") - pl.col(AGO)).cast(pl.Float64)
+    recent = (
+        observed.filter(_in_weeks(0, TREND_WEEKS - 1))
+        .group_by(SERIES)
+        .agg(
+            VALUE.filter(_in_weeks(0, RECENT_WEEKS - 1)).mean().alias("level_4w"),
+            pl.len().cast(pl.Float64).alias("_n"),
+            t.sum().alias("_st"),
+            VALUE.sum().alias("_sy"),
+            (t * VALUE).sum().alias("_sty"),
+            (t * t).sum().alias("_stt"),
+            VALUE.std().alias("_std"),
+            VALUE.filter(pl.col(AGO) == 0).max().alias("_now"),
+        )
+    )
+    enough = pl.col("_normal_weeks") >= BASELINE_MIN_WEEKS
+    sums = normal.join(recent, on=SERIES, how="full", coalesce=True).with_columns(
+        pl.when(enough).then(pl.col("_median")).alias("baseline"),
+        pl.when(enough).then(pl.col("_q25")).alias("_q25"),
+        pl.when(enough).then(pl.col("_q75")).alias("_q75"),
+        pl.when(pl.col("_n") >= TREND_MIN_WEEKS).then(pl.col("_std")).alias("_std"),
     )
     iqr_sigma = (pl.col("_q75") - pl.col("_q25")) / 1.349
     floor = _SCALE_FLOOR_ABSOLUTE + _SCALE_FLOOR_RELATIVE * pl.col("baseline").abs()
@@ -278,36 +295,134 @@ def own_normal_features_at(series: pl.LazyFrame, values: pl.LazyFrame, as_of: da
 
 def kind_features_at(series: pl.LazyFrame, values: pl.LazyFrame, kind: str, as_of: date) -> pl.LazyFrame:
     """Survey or absence features of each series of that kind in the as-of week, long."""
-    add = {"survey": surveys.add_survey_features, "absence": absence.add_absence_features}[kind]
-    mine = series.filter(pl.col("kind") == kind)
-    grid = (
-        mine.select(SERIES, "_age", "_person")
-        .sort(SERIES)
-        .with_columns(pl.int_ranges(pl.col("_age"), -1, -1, dtype=pl.Int16).alias(AGO))
-        .explode(AGO)
+    features = {"survey": _survey_features_at, "absence": _absence_features_at}[kind](series, values)
+    return (
+        series.filter(pl.col("kind") == kind)
+        .select(SERIES, PERSON, "signal")
+        .join(features, on=SERIES, how="left")
+        .with_columns(pl.lit(as_of).alias(WEEK))
     )
-    known = values.join(mine, on=SERIES, how="semi").select(_pack(SERIES).alias("_key"), "value", "on_leave")
-    # A week without a value row of this series can still be a leave week of the person.
-    leave_weeks = (
-        values.filter(pl.col("on_leave"))
-        .join(series.select(SERIES, "_person"), on=SERIES)
-        .select(_pack("_person").alias("_person_week"))
-        .unique()
-        .with_columns(pl.lit(True).alias("_leave"))
+
+
+# The every-week features of features.surveys and features.absence are rolling windows over a
+# grid with a row for every week of every series. At the as-of week each window is a plain count,
+# sum or latest value over the weeks it covers, so the aggregates below read only the rows that
+# exist (an answer, a day count) plus the person's leave weeks, and never build that grid.
+
+
+def _leave_weeks(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """Each person's leave weeks (person number, weeks ago), as the grid flags them."""
+    # A leave week always has a row of a leave signal (its days make it one): those few rows
+    # carry the flag for the person, whichever other series lack a row that week.
+    leave_series = series.filter(pl.col("kind") == "leave").select(SERIES, "_person")
+    return values.filter(pl.col("on_leave")).join(leave_series, on=SERIES).select("_person", AGO).unique()
+
+
+def _survey_features_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """features.surveys.OUTPUTS of each survey series in the as-of week (series without answers absent)."""
+    mine = series.filter(pl.col("kind") == "survey").select(SERIES, "_person", "_age")
+    # Leave weeks are already null in `values`: every non-null survey value is an answer in a working week.
+    answers = (
+        values.join(mine, on=SERIES, how="semi")
+        .filter(VALUE.is_not_null())
+        .select(SERIES, AGO, "value", _time().alias("_time"))
+        .sort("_time")
     )
-    grid = (
-        grid.with_columns(_pack(SERIES).alias("_key"))
-        .join(known, on="_key", how="left")
-        .with_columns(_pack("_person").alias("_person_week"))
-        .join(leave_weeks, on="_person_week", how="left")
-        .pipe(_oldest_first)
-        .select(
-            # Sorted by series now: flagged, the features' over(SERIES) windows take contiguous
-            # slices instead of hashing every row.
-            pl.col(SERIES).set_sorted(),
-            (pl.lit(as_of) - pl.duration(weeks=pl.col(AGO))).alias(WEEK),
-            "value",
-            pl.col("_leave").fill_null(False).alias("on_leave"),
+    # The grid's rolling mean of the 12 weeks before each week, at an answer week: the answers in
+    # [t - 12, t). Series lie _SPAN weeks apart on _time, so no window reaches another series.
+    previous = VALUE.rolling_mean_by(
+        "_time",
+        f"{surveys._PREVIOUS_ANSWERS_WEEKS}i",
+        min_samples=surveys._PREVIOUS_ANSWERS_MIN,
+        closed="left",
+    )
+    recent = pl.col(AGO) < SURVEY_RECENT_WEEKS
+    # The year before the recent weeks: the grid's 52-week rate shifted by 12 weeks.
+    normal = pl.col(AGO).is_between(SURVEY_RECENT_WEEKS, SURVEY_RECENT_WEEKS + SURVEY_NORMAL_WEEKS - 1)
+    answered = (
+        answers.with_columns((VALUE - previous).alias("_change"))
+        # Rows stay in time order within each group: last() is the most recent.
+        .group_by(SERIES)
+        .agg(
+            VALUE.last().alias("answer_latest"),
+            # forward_fill in the grid: the change at the latest answer that has one.
+            pl.col("_change").drop_nulls().last().alias("answer_change"),
+            pl.col(AGO).last().cast(pl.Float64).alias("weeks_since_answer"),
+            recent.sum().alias("_answered_recent"),
+            normal.sum().alias("_answered_normal"),
         )
     )
-    return add(grid).filter(pl.col(WEEK) == as_of).join(series.select(SERIES, PERSON, "signal"), on=SERIES)
+    # Leave weeks are neither answered nor silent; those before the series' first week are not in its grid.
+    leave = (
+        _leave_weeks(series, values)
+        .join(mine, on="_person")
+        .filter(pl.col(AGO) <= pl.col("_age"))
+        .group_by(SERIES)
+        .agg(recent.sum().alias("_leave_recent"), normal.sum().alias("_leave_normal"))
+    )
+    age = pl.col("_age").cast(pl.Int64)
+    # The windows end at the series' first week, where the grid starts.
+    working_recent = pl.min_horizontal(age, SURVEY_RECENT_WEEKS - 1) + 1 - pl.col("_leave_recent")
+    last_normal_week = SURVEY_RECENT_WEEKS + SURVEY_NORMAL_WEEKS - 1
+    working_normal = (
+        pl.min_horizontal(age, last_normal_week) - SURVEY_RECENT_WEEKS + 1 - pl.col("_leave_normal")
+    )
+    rate = pl.when(working_recent >= surveys._RECENT_MIN_WEEKS).then(
+        pl.col("_answered_recent") / working_recent
+    )
+    usual = pl.when(working_normal >= surveys._NORMAL_MIN_WEEKS).then(
+        pl.col("_answered_normal") / working_normal
+    )
+    counts = ["_answered_recent", "_answered_normal", "_leave_recent", "_leave_normal"]
+    return (
+        mine.join(answered, on=SERIES, how="left")
+        .join(leave, on=SERIES, how="left")
+        .with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
+        .with_columns(rate.alias("response_rate_12w"))
+        .select(
+            SERIES,
+            *(c for c in surveys.OUTPUTS if c != "response_rate_change"),
+            (pl.col("response_rate_12w") - usual).alias("response_rate_change"),
+        )
+    )
+
+
+def _time() -> pl.Expr:
+    # Series, then weeks oldest first, on one integer: weeks of one series are consecutive numbers.
+    return pl.col(SERIES).cast(pl.Int64) * _SPAN - pl.col(AGO).cast(pl.Int64)
+
+
+def _absence_features_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """features.absence.OUTPUTS of each absence series in the as-of week (series without rows absent)."""
+    window = pl.col(AGO) < ABSENCE_WEEKS
+    # The week before the oldest of the window tells whether a spell there started in the window.
+    observed = (
+        values.join(series.filter(pl.col("kind") == "absence"), on=SERIES, how="semi")
+        .filter(VALUE.is_not_null() & (pl.col(AGO) <= ABSENCE_WEEKS))
+        .select(SERIES, AGO, "value")
+    )
+    # A spell starts in an absent week whose week before was not absent; a week without a value
+    # (no row, leave, before the series) counts as not absent, as in absence.absence_spells_26w.
+    continued = (pl.col("_time").shift(1) == pl.col("_time") - 1).fill_null(False)
+    spells = (
+        observed.filter(VALUE > 0)
+        .select(SERIES, AGO, _time().alias("_time"))
+        .sort("_time")
+        .filter(window & ~continued)
+        .group_by(SERIES)
+        .agg(pl.len().cast(pl.Float64).alias("_spells"))
+    )
+    enough = VALUE.filter(window).count() >= absence._MIN_OBSERVED
+    days = observed.group_by(SERIES).agg(
+        pl.when(enough).then(VALUE.filter(window).sum()).alias("absence_days_26w"), enough.alias("_enough")
+    )
+    return (
+        days.join(spells, on=SERIES, how="left")
+        .with_columns(pl.when("_enough").then(pl.col("_spells").fill_null(0.0)).alias("absence_spells_26w"))
+        .select(
+            SERIES,
+            "absence_days_26w",
+            "absence_spells_26w",
+            (pl.col("absence_spells_26w") ** 2 * pl.col("absence_days_26w")).alias("bradford_factor_26w"),
+        )
+    )
