@@ -338,26 +338,28 @@ def train(
 _prefect_starting: list = []
 
 
-def _prefect_ready() -> None:
-    """Wait for the temporary Prefect server started in the background (see flows.prefect_env)."""
-    while _prefect_starting:
-        thread = _prefect_starting.pop()
-        if thread is not None:
-            thread.join()
+def _prefect_api() -> contextlib.AbstractContextManager[object]:
+    """Wait for the temporary Prefect server started in the background (see flows.prefect_env).
+
+    Run the flow inside the returned context: it points Prefect's client at that server.
+    """
+    servers = [server for server in _prefect_starting if server is not None]
+    _prefect_starting.clear()
+    return servers[-1].api() if servers else contextlib.nullcontext()
 
 
 def _retrain(settings: Settings, cutoff: date | None, promote: bool, capacity: float):
     from flows.retrain import retrain
 
-    _prefect_ready()
-    return retrain(
-        data=str(settings.landing_folder()),
-        home=str(settings.resolved_home()),
-        cutoff=cutoff.isoformat() if cutoff else None,
-        promote=promote,
-        capacity=capacity,
-        catalog_path=str(settings.catalog) if settings.catalog else None,
-    )
+    with _prefect_api():
+        return retrain(
+            data=str(settings.landing_folder()),
+            home=str(settings.resolved_home()),
+            cutoff=cutoff.isoformat() if cutoff else None,
+            promote=promote,
+            capacity=capacity,
+            catalog_path=str(settings.catalog) if settings.catalog else None,
+        )
 
 
 def _print_training(summary) -> None:
@@ -418,13 +420,13 @@ def _nightly(settings: Settings, as_of: date | None, dask_address: str | None = 
     from flows.nightly import nightly, task_runner
 
     nightly_flow = nightly.with_options(task_runner=task_runner(dask_address))
-    _prefect_ready()
-    return nightly_flow(
-        data=str(settings.landing_folder()),
-        home=str(settings.resolved_home()),
-        as_of=as_of.isoformat() if as_of else None,
-        catalog_path=str(settings.catalog) if settings.catalog else None,
-    )
+    with _prefect_api():
+        return nightly_flow(
+            data=str(settings.landing_folder()),
+            home=str(settings.resolved_home()),
+            as_of=as_of.isoformat() if as_of else None,
+            catalog_path=str(settings.catalog) if settings.catalog else None,
+        )
 
 
 def _print_nightly(result, settings: Settings) -> None:

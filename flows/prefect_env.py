@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 
 
 def quiet_prefect(debug: bool = False) -> None:
@@ -19,28 +26,100 @@ def quiet_prefect(debug: bool = False) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
-def start_temporary_server() -> threading.Thread | None:
+class TemporaryServer:
+    """Prefect's temporary API server in a subprocess, started before the flow's modules import.
+
+    Prefect starts the same server itself when no PREFECT_API_URL is set, but only after
+    importing its whole server package into this process (about 3 s of the 2-core machine's
+    start-up, competing with our own imports). Here only Prefect's settings are imported; the
+    server imports in its own process, on the other core. Call `wait` before running a flow and
+    run it inside `api()`; the server stops when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self.api_url: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._start, name="prefect-server-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            import prefect
+            from prefect.settings import (
+                PREFECT_API_URL,
+                PREFECT_SERVER_EPHEMERAL_ENABLED,
+                get_current_settings,
+            )
+
+            if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+                return  # a profile names a server, or temporary servers are off: Prefect decides
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            # The command and environment of Prefect's own SubprocessASGIServer (prefect 3.9).
+            environment = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            }
+            command = [
+                sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "error", "--lifespan", "on",
+            ]  # fmt: skip
+            self._process = subprocess.Popen(command, env=environment)
+            atexit.register(self.stop)
+            url = f"http://127.0.0.1:{port}/api"
+            deadline = time.monotonic() + float(
+                os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+            )
+            while time.monotonic() < deadline and self._process.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                        if response.status == 200:
+                            self.api_url = url
+                            return
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        except Exception:  # any trouble: Prefect starts (and reports on) its own server instead
+            self.stop()
+
+    def wait(self) -> None:
+        """Block until the server answers, or until it is known that Prefect will start its own."""
+        self._thread.join()
+
+    def api(self) -> contextlib.AbstractContextManager[object]:
+        """A context in which Prefect's client talks to this server (nothing changes without one)."""
+        self.wait()
+        if self.api_url is None:
+            return contextlib.nullcontext()
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        return temporary_settings(updates={PREFECT_API_URL: self.api_url})
+
+    def stop(self) -> None:
+        """Stop the server, if it runs (registered to run at exit)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_temporary_server() -> TemporaryServer | None:
     """Start Prefect's temporary server in the background while the flow's modules import.
 
-    Without PREFECT_API_URL, the first flow run starts a local server in a subprocess and waits
-    for it (seconds). Starting it here overlaps that wait with importing Polars, scikit-learn and
-    MLflow. Join the returned thread before running the flow: Prefect reuses the same server.
-    Nothing is started when a server is configured.
+    Without PREFECT_API_URL, the first flow run would start a local server and wait for it
+    (seconds). Starting it here overlaps that wait with importing Polars, scikit-learn and
+    MLflow. Nothing is started when PREFECT_API_URL is set in the environment.
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
-
-    def start() -> None:
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-            from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-            if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                return
-            SubprocessASGIServer().start()
-        except Exception:  # the flow run starts (and reports on) the server itself
-            return
-
-    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
+    return TemporaryServer()
