@@ -12,6 +12,10 @@ from features.windows import SURVEY_NORMAL_WEEKS, SURVEY_RECENT_WEEKS
 
 VALUE = pl.col("value")
 _PREVIOUS_ANSWERS_WEEKS = 12
+_PREVIOUS_ANSWERS_MIN = 2
+# Fewer working weeks than these in a window and its answer rate is null, not a guess.
+_RECENT_MIN_WEEKS = SURVEY_RECENT_WEEKS // 2
+_NORMAL_MIN_WEEKS = SURVEY_NORMAL_WEEKS // 4
 
 
 def answer_latest() -> pl.Expr:
@@ -21,7 +25,9 @@ def answer_latest() -> pl.Expr:
 
 def answer_change() -> pl.Expr:
     """The most recent answer minus the average of the person's answers in the 12 weeks before it."""
-    previous = VALUE.rolling_mean(_PREVIOUS_ANSWERS_WEEKS, min_samples=2).shift(1).over(SERIES)
+    previous = (
+        VALUE.rolling_mean(_PREVIOUS_ANSWERS_WEEKS, min_samples=_PREVIOUS_ANSWERS_MIN).shift(1).over(SERIES)
+    )
     return (VALUE - previous).forward_fill().over(SERIES).alias("answer_change")
 
 
@@ -40,7 +46,7 @@ def response_rate_12w() -> pl.Expr:
     """Share of the last 12 working weeks with an answer."""
     return (
         _answered()
-        .rolling_mean(SURVEY_RECENT_WEEKS, min_samples=SURVEY_RECENT_WEEKS // 2)
+        .rolling_mean(SURVEY_RECENT_WEEKS, min_samples=_RECENT_MIN_WEEKS)
         .over(SERIES)
         .alias("response_rate_12w")
     )
@@ -50,7 +56,7 @@ def response_rate_change() -> pl.Expr:
     """Answer rate of the last 12 weeks minus the person's usual rate in the year before."""
     normal = (
         _answered()
-        .rolling_mean(SURVEY_NORMAL_WEEKS, min_samples=SURVEY_NORMAL_WEEKS // 4)
+        .rolling_mean(SURVEY_NORMAL_WEEKS, min_samples=_NORMAL_MIN_WEEKS)
         .shift(SURVEY_RECENT_WEEKS)
         .over(SERIES)
     )

@@ -7,15 +7,17 @@ the look-back of the data's start, that is the whole history.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.as_of_week import _RUN_WEEKS
+from features import absence, surveys
+from features.as_of_week import _RUN_WEEKS, kind_features_at, series_values
 from features.build import FeatureRequest, build_features
 from features.catalog import load_catalog
+from features.grid import catalog_frame, series_grid
 from features.windows import LOOKBACK_WEEKS
 from simulator.organisation import simulate_organisation
 
@@ -58,3 +60,65 @@ def test_long_runs_off_normal_are_compared(org) -> None:
     as_of = org.signals["week"].max() - timedelta(weeks=1)
     runs = every_week(org, as_of).select(pl.col("^.*__weeks_off_normal$").abs().max())
     assert max(v for v in runs.row(0) if v is not None) > _RUN_WEEKS
+
+
+EDGE_AS_OF = date(2025, 6, 30)
+
+
+def _weeks_ago_rows(person: str, signal: str, values: dict[int, float]) -> list[dict]:
+    return [
+        {"person_id": person, "week": EDGE_AS_OF - timedelta(weeks=ago), "signal": signal, "value": value}
+        for ago, value in values.items()
+    ]
+
+
+_ABSENT = {26: 1.0, 25: 2.0, 12: 1.0, 11: 1.0, 5: 1.0, 2: 1.0, 1: 1.0, 0: 1.0}
+EDGE_SIGNALS = pl.DataFrame(
+    [
+        # Leave weeks inside the survey and absence windows; 1 day (ago 4) is not a leave week.
+        *_weeks_ago_rows("a", "planned_leave_days", {1: 3.0, 4: 1.0, 20: 3.0, 40: 3.0, 50: 3.0}),
+        # Younger than 12 weeks, an answer in a leave week (masked): too few working weeks for a rate.
+        *_weeks_ago_rows("a", "pulse.engagement", {5: 4.0, 3: 2.0, 1: 5.0, 0: 3.0}),
+        # One earlier answer within 12 weeks of the latest: the change falls back to ago 30.
+        *_weeks_ago_rows(
+            "a", "pulse.wellbeing", {44: 2.0, 42: 4.0, 40: 5.0, 36: 4.0, 30: 3.0, 10: 2.0, 0: 1.0}
+        ),
+        # No answer in the last 12 weeks.
+        *_weeks_ago_rows("a", "pulse.growth", {60: 3.0, 50: 2.0, 30: 4.0, 14: 5.0}),
+        # A spell across the window's start, one interrupted by a leave week, gaps and a leave week.
+        *_weeks_ago_rows("a", "short_absence_days", {ago: _ABSENT.get(ago, 0.0) for ago in range(31)}),
+        # No leave signal; too young for a rate and for absence counts.
+        *_weeks_ago_rows("b", "pulse.engagement", {3: 4.0, 2: 4.0, 1: 3.0, 0: 3.0}),
+        *_weeks_ago_rows("b", "short_absence_days", {ago: float(ago % 2) for ago in range(9)}),
+        # Leave only before the survey series' first week: not in its windows.
+        *_weeks_ago_rows("c", "planned_leave_days", {12: 5.0, 11: 5.0, 10: 5.0}),
+        *_weeks_ago_rows("c", "pulse.engagement", {ago: 4.0 for ago in range(8)}),
+    ]
+)
+
+
+@pytest.mark.parametrize("kind", ["survey", "absence"])
+def test_kind_features_at_edge_cases(kind: str) -> None:
+    names = sorted(EDGE_SIGNALS["signal"].unique())
+    cat = catalog_frame(CATALOG, names)
+    add = {"survey": surveys.add_survey_features, "absence": absence.add_absence_features}[kind]
+    grid = series_grid(EDGE_SIGNALS.lazy(), cat).filter(pl.col("kind") == kind)
+    outputs = list({"survey": surveys.OUTPUTS, "absence": absence.OUTPUTS}[kind])
+    keys = ["person_id", "signal"]
+    full = add(grid).filter(pl.col("week") == EDGE_AS_OF).select(*keys, *outputs).sort(keys).collect()
+    series, values = series_values(EDGE_SIGNALS.lazy(), cat, EDGE_AS_OF, names)
+    one = kind_features_at(series, values, kind, EDGE_AS_OF).select(*keys, *outputs).sort(keys).collect()
+    assert_frame_equal(full, one, check_exact=True)
+    # The frames above reach the cases they name: no output is null everywhere, and the rates are
+    # null exactly where too few working weeks lie in their windows.
+    for column in outputs:
+        assert one[column].null_count() < one.height, column
+    if kind == "survey":
+        wellbeing = one.row(by_predicate=pl.col("signal") == "pulse.wellbeing", named=True)
+        assert wellbeing["answer_change"] == -1.0
+        assert one["response_rate_12w"].null_count() == 2
+        assert one["response_rate_change"].null_count() == 3
+    else:
+        # Person a: 7 days in 4 spells (the one at ago 25 began before the window; the leave week
+        # at ago 1 splits the last); person b has too few weeks.
+        assert one.select(outputs).rows() == [(7.0, 4.0, 112.0), (None, None, None)]
