@@ -204,7 +204,7 @@ def person_features(
     cat = catalog_frame(catalog, signal_names)
     if as_of is not None:
         # One week needs only the windows that reach it (features.as_of_week), not every week.
-        series, values = as_of_week.series_values(signals, cat, as_of)
+        series, values = as_of_week.series_values(signals, cat, as_of, signal_names)
         series, values = series.cache(), values.cache()
         # _wide reads it once per signal: computed once.
         long = as_of_week.own_normal_features_at(series, values, as_of).cache()
