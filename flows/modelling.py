@@ -62,16 +62,22 @@ def data_fingerprint(landing: Landing) -> dict:
     }
 
 
-# Signal rows per partition of people: about 1.5 GB of working memory each in the feature stage.
+# Signal rows per partition of people: about 1.5 GB of working memory each in the every-week
+# feature stage (training) ...
 PARTITION_SIGNAL_ROWS = 20_000_000
+# ... and in the one-week stage of the nightly, which keeps less per row: 100,000 people x 52
+# weeks (77 M rows) in two partitions peaked at about 3 GB. Each partition reads the whole file.
+AS_OF_PARTITION_SIGNAL_ROWS = 40_000_000
 
 
-def partition_count_for(landing: Landing, requested: int = 0) -> int:
-    """The partitions asked for, or enough to keep each under PARTITION_SIGNAL_ROWS signal rows."""
+def partition_count_for(
+    landing: Landing, requested: int = 0, rows_per_partition: int = PARTITION_SIGNAL_ROWS
+) -> int:
+    """The partitions asked for, or enough to keep each under `rows_per_partition` signal rows."""
     if requested > 0:
         return requested
     rows = landing.report.summary.get("signals", {}).get("rows") or 0
-    return max(1, math.ceil(rows / PARTITION_SIGNAL_ROWS))
+    return max(1, math.ceil(rows / rows_per_partition))
 
 
 def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:

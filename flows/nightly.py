@@ -33,7 +33,7 @@ from features.contract import person_partition
 from features.labels import first_outcomes
 from flows.landing import Landing, load_landing
 from flows.lock import job_lock
-from flows.modelling import data_fingerprint, partition_count_for
+from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
 from flows.settings import Settings, settings_for
@@ -117,7 +117,7 @@ def as_of_features(landing: Landing, catalog: Catalog, as_of: date, settings: Se
     """
     request = FeatureRequest(as_of=as_of, outcome_events=settings.outcome_events)
     plan = plan_columns(landing.signals, landing.events, request)
-    partitions = partition_count_for(landing, settings.partitions)
+    partitions = partition_count_for(landing, settings.partitions, AS_OF_PARTITION_SIGNAL_ROWS)
     futures = partition_features.map(
         unmapped(landing),
         unmapped(catalog),
@@ -274,7 +274,11 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         store = FlagStore(settings.flag_store_url())
         history = read_history(store, as_of)
         step(f"Scoring {rows.height:,} people")
-        scored = score(champion.model, rows, partition_count_for(landing, settings.partitions))
+        scored = score(
+            champion.model,
+            rows,
+            partition_count_for(landing, settings.partitions, AS_OF_PARTITION_SIGNAL_ROWS),
+        )
         policy = FlagPolicy(settings.capacity, settings.min_risk, settings.cooldown_weeks, settings.risk_rise)
         after = people_after_outcome(landing, as_of, settings.outcome_events)
         chosen = choose(scored, history, as_of, policy, after)
