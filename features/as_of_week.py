@@ -140,55 +140,56 @@ def recent_at(values: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _dense(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFrame:
-    """The last `weeks` weeks of each series, oldest first, weeks before the series included as null."""
-    grid = (
-        series.select(SERIES)
-        .sort(SERIES)
-        .with_columns(pl.int_ranges(weeks - 1, -1, -1, dtype=pl.Int16).alias(AGO))
-        .explode(AGO)
-    )
-    known = values.filter(pl.col(AGO) < weeks).select(_pack(SERIES).alias("_key"), "value")
-    return _oldest_first(grid.with_columns(_pack(SERIES).alias("_key")).join(known, on="_key", how="left"))
-
-
-def _oldest_first(frame: pl.LazyFrame) -> pl.LazyFrame:
-    # Joining without keeping the left order and sorting once after is measured faster than
-    # order-keeping joins (streaming engine); the key orders series, then weeks oldest first.
-    return frame.sort(pl.col(SERIES).cast(pl.Int64) * _SPAN - pl.col(AGO).cast(pl.Int64))
-
-
 def _runs(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFrame:
     """weeks_off_normal of each series from its last `weeks` weeks, and whether that reached far enough.
 
-    Also the own normal (baseline) and spread in the as-of week, from the same rolling windows.
-
-    Every series in the block has the same number of rows, so one rolling pass over the whole
-    column never mixes two series in the weeks kept (those with a full normal window behind them).
-    The run itself is counted by own_normal.weeks_off_normal, the expression of the every-week path.
+    Also the own normal (baseline) and spread in the as-of week, from the same windows. Only the
+    observed weeks are read: a week without a value neither breaks nor lengthens a run, so the
+    every-week path's run expression (own_normal.weeks_off_normal) counts the same on them. Each
+    normal is a window over time (26 weeks ending 4 weeks back), not over rows, so the weeks
+    without a value need no row; series lie _SPAN weeks apart in time, so no window reaches into
+    another. One row without a value in the as-of week itself carries each series' normal there.
     """
-    dense = _dense(series, values, weeks + _NORMAL_REACH)
-
-    def normal(expr: pl.Expr) -> pl.Expr:
-        return expr.shift(BASELINE_GAP_WEEKS)
-
-    quartile = {
-        q: normal(
-            VALUE.rolling_quantile(q, "linear", window_size=BASELINE_WEEKS, min_samples=BASELINE_MIN_WEEKS)
+    reach = weeks + _NORMAL_REACH
+    observed = values.filter(VALUE.is_not_null() & (pl.col(AGO) < reach)).select(SERIES, AGO, "value")
+    as_of_rows = series.select(
+        SERIES, pl.lit(0, dtype=pl.Int16).alias(AGO), pl.lit(None, dtype=pl.Float64).alias("value")
+    )
+    rows = (
+        pl.concat(
+            [
+                observed.with_columns(pl.lit(0).alias("_last")),
+                as_of_rows.with_columns(pl.lit(1).alias("_last")),
+            ]
         )
-        for q in (0.25, 0.75)
+        # Time in half weeks, so that one sort key puts the as-of row after a value of that week.
+        .with_columns(
+            (
+                (pl.col(SERIES).cast(pl.Int64) * _SPAN - pl.col(AGO).cast(pl.Int64)) * 2 + pl.col("_last")
+            ).alias("_time")
+        )
+        .sort("_time")
+    )
+    window = {
+        "index_column": "_time",
+        "period": f"{2 * BASELINE_WEEKS}i",
+        "offset": f"-{2 * (BASELINE_WEEKS + BASELINE_GAP_WEEKS)}i",
     }
-    baseline = normal(VALUE.rolling_median(BASELINE_WEEKS, min_samples=BASELINE_MIN_WEEKS))
+    enough = pl.col("_normal_weeks") >= BASELINE_MIN_WEEKS
     floor = _SCALE_FLOOR_ABSOLUTE + _SCALE_FLOOR_RELATIVE * pl.col("baseline").abs()
     spread = pl.max_horizontal((pl.col("_q75") - pl.col("_q25")) / 1.349, floor)
     block = (
-        dense.with_columns(
-            baseline.alias("baseline"), quartile[0.25].alias("_q25"), quartile[0.75].alias("_q75")
+        rows.with_columns(
+            VALUE.count().rolling(**window).alias("_normal_weeks"),
+            VALUE.median().rolling(**window).alias("baseline"),
+            VALUE.quantile(0.25, "linear").rolling(**window).alias("_q25"),
+            VALUE.quantile(0.75, "linear").rolling(**window).alias("_q75"),
         )
+        .with_columns(pl.when(enough).then(pl.col(name)).alias(name) for name in ("baseline", "_q25", "_q75"))
         .with_columns(spread.alias("spread"))
         .filter(pl.col(AGO) < weeks)
         .with_columns(own_normal.weeks_off_normal())
-        .cache()  # read twice below: the rolling windows are the expensive part
+        .cache()  # read twice below: the windows are the expensive part
     )
     z = (VALUE - pl.col("baseline")) / pl.col("spread")
     states = block.group_by(SERIES).agg(
@@ -208,7 +209,7 @@ def _runs(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFram
     )
     settled = (run == 0).fill_null(False) | (other > 0) | (pl.col("_age") < weeks)
     return (
-        block.filter(pl.col(AGO) == 0)
+        block.filter(pl.col("_last") == 1)
         .select(SERIES, "weeks_off_normal", "baseline", "spread")
         .join(states, on=SERIES)
         .join(series.select(SERIES, "_age"), on=SERIES)
