@@ -1,9 +1,10 @@
 """Features of one as-of week without computing every week: the nightly scoring path.
 
-The every-week path rolls each feature over every week of every series and would then keep one
-week. Here each feature of the as-of week reads only the weeks it can reach: aggregates per series
-over the window it needs, and rolling windows only over the weeks a run above or below the own
-normal can still reach. Values equal the every-week table's row for that week (tested).
+The every-week path rolls each feature over a grid with a row for every week of every series and
+would then keep one week. Here each feature of the as-of week reads only the rows that exist and
+the weeks it can reach: aggregates per series over the window it needs, and time windows (not a
+weekly grid) over the observed weeks a run above or below the own normal can still reach. Values
+equal the every-week table's row for that week (tested, column by column).
 Only integer keys travel through the large steps; text is joined onto the small result.
 """
 
