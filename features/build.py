@@ -94,6 +94,9 @@ def build_features(
     `week`, `team_id`, `{signal}__{feature}` per signal, survey and absence features for those
     kinds, `family:{family}__risk_deviation`, tenure and weeks since context events, and with
     labels `label`, `weeks_to_outcome`, `outcome`, `eligible`.
+
+    For one as-of week the person features are computed here (one row per person, small) and
+    only the team-relative columns stay lazy; for every week the whole plan stays lazy.
     """
     frame = person_features(signals, events, people, catalog, request)
     if request is not None and request.as_of is not None:
