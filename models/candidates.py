@@ -39,14 +39,19 @@ def monotone_constraints(features: Sequence[str], catalog: Catalog) -> list[int]
 def logistic_regression(seed: int = 0, constraints: list[int] | None = None) -> Pipeline:
     """Regularised logistic regression; missing values imputed (with indicators), inputs scaled.
 
-    scikit-learn's logistic regression cannot take sign constraints; `constraints` is accepted for a
-    common signature and the model tests check its directions instead.
+    The classes are not reweighted: the rare outcome is handled by ranking metrics and by the sigmoid
+    calibration on a later slice. Balanced weights (with C=0.05) ranked worse on the 5,000-person
+    simulator: back-test average precision 0.194 against 0.225 for this setting (C=0.1,
+    unweighted), and 0.107 against 0.130 on a one-week snapshot (person 5-fold); C from 0.001
+    to 1 was tried. scikit-learn's logistic regression cannot take sign constraints;
+    `constraints` is accepted for a common signature and the model tests check its directions
+    instead.
     """
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
             ("scale", StandardScaler()),
-            ("model", LogisticRegression(C=0.05, class_weight="balanced", max_iter=3000, random_state=seed)),
+            ("model", LogisticRegression(C=0.1, max_iter=3000, random_state=seed)),
         ]
     )
 
