@@ -9,11 +9,13 @@ from typing import Literal
 
 Direction = Literal["falls", "rises", "none"]
 Kind = Literal["activity", "survey", "absence", "leave"]
+Role = Literal["cause", "sign"]
 
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("default_catalog.toml")
 OTHER_FAMILY = "other"
 _DIRECTIONS = ("falls", "rises", "none")
 _KINDS = ("activity", "survey", "absence", "leave")
+_ROLES = ("cause", "sign")
 
 
 class CatalogError(ValueError):
@@ -40,12 +42,18 @@ class SignalInfo:
 
 @dataclass(frozen=True)
 class FamilyInfo:
-    """A family of signals: a cause or a symptom of demotivation, with conversation prompts."""
+    """A family of signals: a cause or a symptom of demotivation, with conversation prompts.
+
+    `role` is "cause" for what can drive a decline and is worth talking about (recognition,
+    workload, ...) and "sign" for what follows any decline whatever its cause (withdrawal from
+    conversations, short absences, ...). Explanations lead with a cause when one raises risk.
+    """
 
     name: str
     label: str
     description: str
     prompts: tuple[str, ...]
+    role: Role = "sign"
 
 
 @dataclass(frozen=True)
@@ -107,11 +115,16 @@ def parse_catalog(raw: dict, source: str = "inline") -> Catalog:
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
             problems.append(f"families.{name}.prompts must be a list of strings")
             prompts = []
+        role = entry.get("role", "sign")
+        if role not in _ROLES:
+            problems.append(f"families.{name}.role is {role!r}; expected one of {_ROLES}")
+            role = "sign"
         families[name] = FamilyInfo(
             name=name,
             label=str(entry.get("label") or readable_label(name)),
             description=str(entry.get("description", "")),
             prompts=tuple(prompts),
+            role=role,
         )
     families.setdefault(OTHER_FAMILY, FamilyInfo(OTHER_FAMILY, "Other signals", "", ()))
     signals: dict[str, SignalInfo] = {}

@@ -32,6 +32,14 @@ def test_every_family_with_directed_signals_has_two_or_three_feedforward_prompts
             assert "model" not in prompt.lower() and "data" not in prompt.lower()
 
 
+def test_default_catalog_calls_the_five_drivers_causes_and_the_rest_signs() -> None:
+    catalog = load_catalog()
+    causes = {name for name, family in catalog.families.items() if family.role == "cause"}
+    assert causes == {"recognition", "goal_clarity", "autonomy", "growth", "workload"}
+    assert catalog.family("connection").role == "sign"
+    assert catalog.family("a_family_nobody_described").role == "sign"
+
+
 def test_unknown_signal_gets_a_readable_label_and_family_other() -> None:
     info = load_catalog().signal("pulse.team_spirit")
     assert (info.label, info.family, info.kind, info.known) == (
@@ -62,6 +70,7 @@ direction = "falls"
     )
     catalog = load_catalog(path)
     assert catalog.signal("code_reviews_given").family == "craft"
+    assert catalog.family("craft").role == "sign"  # a family is a sign unless the catalog says cause
     assert catalog.signal("questions_asked").family == "other"
 
 
@@ -72,6 +81,7 @@ direction = "falls"
         ('[signals.x]\nfamily = "nowhere"\n', "has no [families.nowhere] entry"),
         ('[signals.x]\ndirection = "up"\n', "direction is 'up'"),
         ('[signals.x]\nkind = "email"\n', "kind is 'email'"),
+        ('[families.x]\nrole = "driver"\n', "families.x.role is 'driver'"),
     ],
 )
 def test_broken_catalog_names_the_entry_and_field(tmp_path: Path, text: str, message: str) -> None:
