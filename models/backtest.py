@@ -13,7 +13,7 @@ from features.catalog import Catalog
 from models.candidates import SIMPLICITY_ORDER
 from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
 from models.splits import learnable, person_folds, time_split
-from models.train import FittedModel, fit_calibrated, score_rows
+from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, score_rows
 
 # Average precision closer than this is a tie, and a tie goes to the simpler model.
 TIE_MARGIN = 0.005
@@ -105,9 +105,9 @@ def _out_of_fold(
     parts = []
     for train_index, test_index in person_folds(rows, folds, seed):
         train = rows[train_index]
-        # Calibrate on people the pipeline never saw: one inner person fold of the training part.
-        inner_fit, inner_calibrate = person_folds(train, 5, seed + 1)[0]
-        model = fit_calibrated(name, train[inner_fit], train[inner_calibrate], features, seed, catalog)
+        # Calibrated on out-of-fold predictions of inner person folds; fitted on the whole part.
+        inner = person_folds(train, 5, seed + 1)
+        model = fit_cross_calibrated(name, train, inner, features, seed, catalog)
         parts.append(score_rows(model, rows[test_index]))
     return choose_weekly_flags(pl.concat(parts), capacity)
 

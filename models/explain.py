@@ -492,11 +492,12 @@ def explain(model: FittedModel, rows: pl.DataFrame, catalog: Catalog, top: int =
     Only families that raise risk (summed SHAP value > 0) can be a reason. Those the catalog calls
     causes come first (when they push at least CAUSE_LEAD_SHARE of the strongest family's push),
     then the rest; each group by summed SHAP value. "overall" and "planned_leave" never are
-    reasons, and "context" only when no other family can be one. In a family, the signal with the largest positive SHAP value whose numbers point the
-    risky way (per the catalog direction) gives the sentence, built from the catalog and that
-    row's real numbers, without any person identifier; a family without such a signal is passed
-    over for the next. `prompts` holds the leading family's conversation prompts, repeated on every
-    reason of that person-week. A row where no family raises risk gets no reasons (no rows).
+    reasons, and "context" only when no other family can be one. In a family, the signal with the
+    largest positive SHAP value whose numbers point the risky way (per the catalog direction)
+    gives the sentence, built from the catalog and that row's real numbers, without any person
+    identifier; a family without such a signal is passed over for the next. `prompts` holds the
+    leading family's conversation prompts, repeated on every reason of that person-week. A row
+    where no family raises risk gets no reasons (no rows).
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")

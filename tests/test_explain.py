@@ -357,7 +357,9 @@ def test_sentences_carry_the_real_numbers_of_the_row(models: dict[str, FittedMod
 def test_a_cause_that_raises_risk_leads_over_a_stronger_sign(models: dict[str, FittedModel], name) -> None:
     # Questions collapsed (initiative: a sign of any decline); kudos halved (recognition: a cause).
     row = hand_row(**fall("questions_asked", 0.5, 5.0), **fall("kudos_received", 1.0, 2.0))
-    pushes = dict(family_contributions(models[name], row, CATALOG).select("family", "contribution").iter_rows())
+    pushes = dict(
+        family_contributions(models[name], row, CATALOG).select("family", "contribution").iter_rows()
+    )
     assert pushes["initiative"] > pushes["recognition"] >= CAUSE_LEAD_SHARE * pushes["initiative"]
     reasons = explain(models[name], row, CATALOG)
     assert reasons["family"].to_list()[:2] == ["recognition", "initiative"]
@@ -367,7 +369,9 @@ def test_a_cause_that_raises_risk_leads_over_a_stronger_sign(models: dict[str, F
 
 def test_causes_lead_only_when_they_push_enough() -> None:
     features = [f"{s}__deviation" for s in ("questions_asked", "meetings_attended", "kudos_received")]
-    plan = explanation_plan([*features, "after_hours_messages__deviation", "family:all__risk_deviation"], CATALOG)
+    plan = explanation_plan(
+        [*features, "after_hours_messages__deviation", "family:all__risk_deviation"], CATALOG
+    )
     push = {"initiative": 1.0, "connection": 0.5, "recognition": 0.05, "workload": 0.3, "overall": 2.0}
     sums = np.array([push[f] for f in plan.families])
     order = [plan.families[f] for f in reason_order(plan, sums)]

@@ -10,9 +10,11 @@ import polars as pl
 import pytest
 
 from models.backtest import choose
+from models.candidates import logistic_regression
 from models.metrics import choose_weekly_flags, evaluate, flag_churn
 from models.promotion import decide
 from models.splits import SplitError, person_folds, time_split
+from models.train import fit_cross_calibrated, matrix
 
 START = date(2024, 1, 1)
 
@@ -129,3 +131,39 @@ def test_promotion_rules() -> None:
     assert decide(0.205, 0.20, champion_exists=True).alias == "challenger"
     assert decide(0.10, 0.20, champion_exists=True, promote=True).alias == "champion"
     assert decide(0.30, None, champion_exists=True).alias == "challenger"
+
+
+def test_cross_calibration_fits_on_every_row_and_calibrates_out_of_fold() -> None:
+    from sklearn.calibration import _SigmoidCalibration  # the sigmoid CalibratedClassifierCV fits
+
+    rng = np.random.default_rng(1)
+    n = 600
+    x = rng.normal(size=n)
+    table = pl.DataFrame(
+        {
+            "person_id": [f"p{i:03d}" for i in range(n)],
+            "week": [week(0)] * n,
+            "signal__level_4w": x,
+            "rare__level_4w": [1.0] + [None] * (n - 1),
+            "label": (rng.random(n) < 1 / (1 + np.exp(-(2 * x - 3)))).astype(np.int8),
+            "eligible": [True] * n,
+        }
+    )
+    folds = person_folds(table, 5, seed=1)
+    model = fit_cross_calibrated("logistic", table, folds, ["signal__level_4w", "rare__level_4w"])
+    # The one row with `rare` is held out of one inner fit, which then never sees it: dropped.
+    assert model.features == ("signal__level_4w",)
+    inputs, labels = matrix(table, model.features), table["label"].to_numpy()
+    # The pipeline that scores was fitted on every row ...
+    on_all = logistic_regression().fit(inputs, labels)
+    np.testing.assert_allclose(model.pipeline.named_steps["model"].coef_, on_all.named_steps["model"].coef_)
+    # ... and the sigmoid was learned on predictions for rows each inner fit did not see.
+    out_of_fold = np.zeros(n)
+    for fit_index, test_index in folds:
+        inner = logistic_regression().fit(inputs[fit_index], labels[fit_index])
+        out_of_fold[test_index] = inner.decision_function(inputs[test_index])
+    expected = _SigmoidCalibration().fit(out_of_fold, labels)
+    learned = model.calibrated.calibrated_classifiers_[0].calibrators[0]
+    assert (learned.a_, learned.b_) == pytest.approx((expected.a_, expected.b_), rel=1e-2)
+    in_sample = _SigmoidCalibration().fit(on_all.decision_function(inputs), labels)
+    assert (learned.a_, learned.b_) != pytest.approx((in_sample.a_, in_sample.b_), rel=1e-2)
