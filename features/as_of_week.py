@@ -147,7 +147,7 @@ def _runs(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFram
     Also the own normal (baseline) and spread in the as-of week, from the same windows. Only the
     observed weeks are read: a week without a value neither breaks nor lengthens a run, so the
     every-week path's run expression (own_normal.weeks_off_normal) counts the same on them. Each
-    normal is a window over time (52 weeks ending 4 weeks back), not over rows, so the weeks
+    normal is a window over time (26 weeks ending 4 weeks back), not over rows, so the weeks
     without a value need no row; series lie _SPAN weeks apart in time, so no window reaches into
     another. One row without a value in the as-of week itself carries each series' normal there.
     """

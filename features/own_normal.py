@@ -32,7 +32,7 @@ def level_4w() -> pl.Expr:
 
 
 def baseline() -> pl.Expr:
-    """The person's own normal: median of the 52 weeks before the last 4, leave weeks left out."""
+    """The person's own normal: median of the 26 weeks before the last 4, leave weeks left out."""
     return (
         VALUE.rolling_median(BASELINE_WEEKS, min_samples=BASELINE_MIN_WEEKS)
         .shift(BASELINE_GAP_WEEKS)

@@ -1,7 +1,7 @@
 """Window lengths shared by every signal family, in weeks (one place to change them)."""
 
 RECENT_WEEKS = 4  # "recent level": what the person did lately
-BASELINE_WEEKS = 52  # the person's own normal: a year (a creep of months would hide in half a year) ...
+BASELINE_WEEKS = 26  # the person's own normal: half a year ...
 BASELINE_GAP_WEEKS = 4  # ... that skips the recent weeks, so a decline does not hide in its own normal
 BASELINE_MIN_WEEKS = 8  # fewer observed weeks than this and there is no normal yet (null, not invented)
 TREND_WEEKS = 8

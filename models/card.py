@@ -297,8 +297,11 @@ def _limits(horizon: int, share: str, threshold: int) -> str:
             f"- The latest {horizon} weeks have no known label yet (censored): scored, but not judged.",
             "- Weeks with planned leave are masked: they are left out of a person's normal and never read as "
             "withdrawal, so people with much leave have fewer weeks to compare.",
-            "- Reasons shown with a flag describe what the model reacted to, not a cause; only a "
-            "conversation can tell what is going on.",
+            "- Reasons shown with a flag describe what the model reacted to, not a diagnosis. They "
+            "lead with a family the catalog calls a cause (by default recognition, goal clarity, "
+            "autonomy, growth, workload) when one raises the risk; on the simulator that named the "
+            "planted cause for about a third of the correctly flagged people. Only a conversation can tell "
+            "what is going on.",
             "- The fairness audit covers the protected attributes in the people table one at a time, not "
             "their combinations, and small groups are hidden from it.",
         ]

@@ -57,6 +57,7 @@ PLANNED_LEAVE = "planned_leave"
 # Families that are never given as a reason, whatever their share (see the module doc).
 NEVER_A_REASON = frozenset({OVERALL, PLANNED_LEAVE})
 _ALL = "all"
+# A cause leads only when it pushes at least this share of the strongest family's push.
 CAUSE_LEAD_SHARE = 0.1
 _CONTEXT_LABEL = "Context"
 _CONTEXT_PREFIX = weeks_since("")

@@ -161,8 +161,7 @@ def test_planned_leave_alone_is_not_seen_as_decline() -> None:
     table = build(signals, None, None)
     scored = table.filter(pl.col("week") >= week(30))
     for signal in ("questions_asked", "meetings_attended"):
-        # No drop below the normal (a two-valued signal can sit one step above it after a leave).
-        assert scored[f"{signal}__deviation"].min() > -1.0
+        assert scored[f"{signal}__deviation"].abs().max() < 1.0
         assert scored[f"{signal}__weeks_off_normal"].min() > -2
     assert scored["family:all__risk_deviation"].max() < 1.0
 
