@@ -24,10 +24,11 @@ Decisions, in one place:
   something to talk about (recognition, goal clarity, autonomy, growth, workload); a "sign"
   follows any decline whatever drove it (connection, initiative, absence, ...). The outcome model
   leans on the signs, because they follow the decline most closely; ranked by contribution alone,
-  the leading reason named the simulator's planted cause for only 7-16% of correct flags. So the
-  reasons list the causes that raise risk first, then the signs, each by contribution, and a
-  cause leads only when it pushes at least CAUSE_LEAD_SHARE of the strongest family's push, so
-  that a trace of a cause never hides a strong sign. The contributions themselves stay exact.
+  the leading reason named the simulator's planted cause for only 7-16% of correct flags (30-38%
+  with causes first). So the reasons list the causes that raise risk first, then the signs, each
+  by contribution, and a cause leads only when it pushes at least CAUSE_LEAD_SHARE of the
+  strongest family's push, so that a trace of a cause never hides a strong sign. The
+  contributions themselves stay exact.
 * The `prompts` column carries the leading family's conversation prompts on every reason row of
   that person-week, so that any single row (or the rank-1 row alone) is enough to start.
 """

@@ -1,4 +1,4 @@
-"""Fit a candidate, calibrate it on a later slice, score rows. Pure: frames and models in, out."""
+"""Fit a candidate, calibrate it (on a later slice, or out of fold), score rows. Pure: frames in, out."""
 
 from __future__ import annotations
 
