@@ -16,8 +16,9 @@ from datetime import date, timedelta
 import polars as pl
 
 from features.catalog import Catalog
+from features.windows import BASELINE_WEEKS
 
-SERIES_WEEKS = 26  # the weeks a reviewer sees charted: half a year is readable at a glance
+SERIES_WEEKS = BASELINE_WEEKS
 
 
 def flag_id(as_of: date, person_id: str) -> str:
