@@ -26,7 +26,9 @@ from features.windows import (
     BASELINE_GAP_WEEKS,
     BASELINE_MIN_WEEKS,
     BASELINE_WEEKS,
+    DRIFT_WEEKS,
     LEAVE_WEEK_MIN_DAYS,
+    LONG_NORMAL_WEEKS,
     LOOKBACK_WEEKS,
     RECENT_WEEKS,
     SURVEY_NORMAL_WEEKS,
@@ -40,7 +42,8 @@ SERIES = [PERSON, "signal"]  # one time series per person and signal
 KEYS = [PERSON, WEEK]
 WEEK_DAYS = pd.Timedelta(days=7)
 
-# The rules of features/own_normal.py, features/context.py and features/build.py, restated here.
+# The rules of features/own_normal.py, features/drift.py, features/context.py and
+# features/build.py, restated here.
 SCALE_FLOOR_ABSOLUTE = 0.05
 SCALE_FLOOR_RELATIVE = 0.05
 OFF_NORMAL_UNITS = 0.5
@@ -48,7 +51,15 @@ MIN_TEAM_MEMBERS = 3
 PREVIOUS_ANSWERS_WEEKS = 12
 NOT_CONTEXT = {"hired"}
 
-OWN_NORMAL = ("level_4w", "baseline", "deviation", "trend_8w", "volatility_8w", "weeks_off_normal")
+OWN_NORMAL = (
+    "level_4w",
+    "baseline",
+    "deviation",
+    "trend_8w",
+    "volatility_8w",
+    "weeks_off_normal",
+    *(f"drift_{weeks}w" for weeks in DRIFT_WEEKS),
+)
 SURVEY = ("answer_latest", "answer_change", "weeks_since_answer", "response_rate_12w", "response_rate_change")
 ABSENCE = ("absence_days_26w", "absence_spells_26w", "bradford_factor_26w")
 
@@ -109,8 +120,11 @@ def build_features_pandas(
         table = table.merge(people[[PERSON, "team_id"]], on=PERSON, how="left")
     else:
         table["team_id"] = None
-    for name in names:
-        table[f"{name}__deviation_vs_team"] = deviation_vs_team(table, f"{name}__deviation")
+    team = {f"{n}__deviation_vs_team": deviation_vs_team(table, f"{n}__deviation") for n in names}
+    drifts = [f"{n}__drift_{weeks}w" for n in names for weeks in DRIFT_WEEKS]
+    # Built apart and added at once: inserting columns one by one fragments the frame.
+    table = table.assign(**{c: net_of_shared_shift(table, c) for c in drifts})
+    table = pd.concat([table, pd.DataFrame(team, index=table.index)], axis=1)
     families: dict[str, list[str]] = {}
     for name, info in infos.items():
         if info.risk_sign != 0:
@@ -235,7 +249,15 @@ def own_normal_features(grid: pd.DataFrame) -> pd.DataFrame:
     new_run = new_series | (g["_state"] != g["_state"].shift())  # NaN != NaN: every unknown week apart
     run = new_run.cumsum()
     g["weeks_off_normal"] = observed.astype(float).groupby(run).cumsum() * g["_state"]
-    return g.drop(columns=["_median", "_q25", "_q75", "_state"])
+
+    # Drift: recent means against a two-year median, activity counts on a signed log(1 + value).
+    logged = np.sign(g["value"]) * np.log1p(g["value"].abs())
+    g["_scaled"] = g["value"].where(g["kind"] != "activity", logged)
+    g["_long"] = _back(_rolling(g, "_scaled", LONG_NORMAL_WEEKS, BASELINE_MIN_WEEKS).median())
+    g["_long"] = _by_series(g)["_long"].shift(BASELINE_GAP_WEEKS)
+    for weeks in DRIFT_WEEKS:
+        g[f"drift_{weeks}w"] = _back(_rolling(g, "_scaled", weeks, 1).mean()) - g["_long"]
+    return g.drop(columns=["_median", "_q25", "_q75", "_state", "_scaled", "_long"])
 
 
 def survey_features(grid: pd.DataFrame) -> pd.DataFrame:
@@ -288,6 +310,13 @@ def deviation_vs_team(table: pd.DataFrame, column: str) -> pd.Series:
     members = team_week.transform("count")
     median = team_week.transform("median")
     return (table[column] - median).where(table["team_id"].notna() & (members >= MIN_TEAM_MEMBERS))
+
+
+def net_of_shared_shift(table: pd.DataFrame, column: str) -> pd.Series:
+    """The drift minus everybody's median drift that week (weeks with at least 3 values)."""
+    week = table.groupby(WEEK)[column]
+    people = week.transform("count")
+    return (table[column] - week.transform("median")).where(people >= MIN_TEAM_MEMBERS)
 
 
 def add_tenure(table: pd.DataFrame, people: pd.DataFrame | None, events: pd.DataFrame | None) -> pd.DataFrame:

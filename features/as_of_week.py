@@ -15,7 +15,7 @@ from datetime import date
 
 import polars as pl
 
-from features import absence, own_normal, surveys
+from features import absence, drift, own_normal, surveys
 from features.grid import PERSON, SERIES, WEEK
 from features.own_normal import _OFF_NORMAL_UNITS, _SCALE_FLOOR_ABSOLUTE, _SCALE_FLOOR_RELATIVE
 from features.windows import (
@@ -23,7 +23,9 @@ from features.windows import (
     BASELINE_GAP_WEEKS,
     BASELINE_MIN_WEEKS,
     BASELINE_WEEKS,
+    DRIFT_WEEKS,
     LEAVE_WEEK_MIN_DAYS,
+    LONG_NORMAL_WEEKS,
     LOOKBACK_WEEKS,
     RECENT_WEEKS,
     SURVEY_NORMAL_WEEKS,
@@ -56,7 +58,8 @@ def series_values(
     `signals` holds only the weeks up to `as_of` (see build._restrict), and only signals named in
     `signal_names`. Returns the series (series number, person, signal, kind, weeks since its
     first observation) and the value rows (series, weeks ago, value with leave weeks masked as
-    in the grid). Series numbers follow person, then signal, order; they need not be consecutive.
+    in the grid, whether it is on leave, whether the series is an activity count). Series numbers
+    follow person, then signal, order; they need not be consecutive.
     """
     names = sorted(signal_names)
     people = (
@@ -73,7 +76,11 @@ def series_values(
     # three times faster. Only integers travel through the large steps below.
     signal_number = pl.col("signal").cast(pl.Enum(names)).to_physical().cast(pl.Int64)
     catalog = catalog_rows.select(
-        signal_number.alias("_signal"), "signal", "kind", (pl.col("kind") == "leave").alias("_is_leave")
+        signal_number.alias("_signal"),
+        "signal",
+        "kind",
+        (pl.col("kind") == "leave").alias("_is_leave"),
+        (pl.col("kind") == "activity").alias("_is_activity"),
     )
     rows = (
         signals.join(people, on=PERSON)
@@ -84,7 +91,7 @@ def series_values(
             ((pl.lit(as_of) - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int16).alias(AGO),
             "value",
         )
-        .join(catalog.select("_signal", "_is_leave"), on="_signal", how="left")
+        .join(catalog.select("_signal", "_is_leave", "_is_activity"), on="_signal", how="left")
         .cache()
     )
     series = (
@@ -113,6 +120,7 @@ def series_values(
             .otherwise(None)
             .alias("value"),
             pl.col("on_leave").fill_null(False),
+            "_is_activity",
         )
     )
     return series, values
@@ -241,8 +249,34 @@ def normal_and_runs_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFra
     return first.select(SERIES, "baseline", "spread").join(runs, on=SERIES, how="left")
 
 
+def drift_at(values: pl.LazyFrame) -> pl.LazyFrame:
+    """The drift features (features.drift.OUTPUTS) of each series in the as-of week.
+
+    The long normal is a plain median of the scaled values 4 to 107 weeks back, and each recent
+    level a mean over the weeks it covers: the every-week path's rolling windows at that week.
+    """
+    logged = VALUE.sign() * VALUE.abs().log1p()
+    scaled = pl.when(pl.col("_is_activity")).then(logged).otherwise(VALUE).alias(drift.SCALED)
+    normal_weeks = _in_weeks(BASELINE_GAP_WEEKS, BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS - 1)
+    y = pl.col(drift.SCALED)
+    in_normal = y.filter(normal_weeks)
+    normal = pl.when(in_normal.count() >= BASELINE_MIN_WEEKS).then(in_normal.median())
+    return (
+        values.filter(VALUE.is_not_null() & (pl.col(AGO) < BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS))
+        .select(SERIES, AGO, scaled)
+        .group_by(SERIES)
+        .agg(
+            *(
+                (y.filter(pl.col(AGO) < weeks).mean() - normal).alias(drift.drift_feature(weeks))
+                for weeks in DRIFT_WEEKS
+            )
+        )
+    )
+
+
 def own_normal_features_at(series: pl.LazyFrame, values: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """Every own-normal feature (features.own_normal.OUTPUTS) of each series in the as-of week, long."""
+    """Every own-normal and drift feature (features.own_normal.OUTPUTS, features.drift.OUTPUTS) of
+    each series in the as-of week, long."""
     n = pl.col("_n")
     slope = (n * pl.col("_sty") - pl.col("_st") * pl.col("_sy")) / (n * pl.col("_stt") - pl.col("_st") ** 2)
     spread = pl.col("spread")
@@ -250,6 +284,7 @@ def own_normal_features_at(series: pl.LazyFrame, values: pl.LazyFrame, as_of: da
         series.select(SERIES, PERSON, "signal")
         .join(recent_at(values), on=SERIES, how="left")
         .join(normal_and_runs_at(series, values), on=SERIES, how="left")
+        .join(drift_at(values), on=SERIES, how="left")
         .select(
             SERIES,
             PERSON,
@@ -261,6 +296,7 @@ def own_normal_features_at(series: pl.LazyFrame, values: pl.LazyFrame, as_of: da
             pl.when(n >= TREND_MIN_WEEKS).then(slope / spread).alias("trend_8w"),
             (pl.when(n >= TREND_MIN_WEEKS).then(pl.col("_std")) / spread).alias("volatility_8w"),
             "weeks_off_normal",
+            *drift.OUTPUTS,
             pl.lit(as_of).alias(WEEK),
         )
     )

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features import absence, as_of_week, own_normal, surveys
+from features import absence, as_of_week, drift, own_normal, surveys
 from features.catalog import Catalog, SignalInfo
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
 from features.contract import person_partition
@@ -219,8 +219,8 @@ def person_features(
     else:
         # Read by several branches below; cache() computes it once per collect.
         grid = series_grid(signals, cat).cache()
-        long = own_normal.add_own_normal_features(grid)
-    frame = _wide(long, signal_names, own_normal.OUTPUTS)
+        long = drift.add_drift_features(own_normal.add_own_normal_features(grid))
+    frame = _wide(long, signal_names, (*own_normal.OUTPUTS, *drift.OUTPUTS))
     if people is not None:
         frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
     else:
@@ -258,11 +258,15 @@ def person_features(
 
 
 def add_team_features(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Each signal's deviation against the team's that week, then the columns in their final order.
+    """Each signal's deviation against the team's that week, drift net of the shift everybody
+    shared that week, then the columns in their final order.
 
-    Needs every member of a team in `frame`: run it on all partitions together.
+    Needs every member of a team (and every person, for the shared shift) in `frame`: run it on all
+    partitions together.
     """
     names = frame.collect_schema().names()
+    drifts = [c for c in names if c.rpartition("__")[2] in drift.OUTPUTS]
+    frame = frame.with_columns(drift.net_of_shared_shift(c) for c in drifts)
     suffix = "__deviation"
     deviations = [c for c in names if c.endswith(suffix) and not c.startswith(FAMILY_PREFIX)]
     team = [deviation_vs_team(c, c.removesuffix(suffix) + "__deviation_vs_team") for c in deviations]

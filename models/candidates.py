@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from features import drift
 from features.build import FAMILY_PREFIX
 from features.catalog import Catalog
 
@@ -18,7 +19,13 @@ SIMPLICITY_ORDER = ("logistic", "gradient_boosting")
 
 
 # Features whose direction the catalog fixes: a move the catalog calls risky may never lower risk.
-_DIRECTED_SIGNAL_FEATURES = ("deviation", "deviation_vs_team", "trend_8w", "weeks_off_normal")
+_DIRECTED_SIGNAL_FEATURES = (
+    "deviation",
+    "deviation_vs_team",
+    "trend_8w",
+    "weeks_off_normal",
+    *drift.OUTPUTS,
+)
 _ABSENCE_FEATURES = ("absence_days_26w", "absence_spells_26w", "bradford_factor_26w")
 
 

@@ -260,6 +260,50 @@ def test_team_wide_dip_cancels_in_deviation_vs_team() -> None:
     assert last["questions_asked__deviation_vs_team"].abs().max() < 1.0
 
 
+def _steady_colleagues_and(person_values: list[float]) -> pl.DataFrame:
+    """Four colleagues steady at 10 questions a week, and one person with the given weeks."""
+    rows = [("x", week(k), "questions_asked", v) for k, v in enumerate(person_values)]
+    for p in range(4):
+        rows += [(f"p{p}", week(k), "questions_asked", 10.0) for k in range(len(person_values))]
+    return pl.DataFrame(rows, schema=["person_id", "week", "signal", "value"], orient="row")
+
+
+def test_slow_decline_shows_in_drift_after_the_half_year_normal_has_absorbed_it() -> None:
+    # 60 steady weeks, a slide from 10 to 5 over 20 weeks, then 10 weeks at 5.
+    values = [10.0] * 60 + [10.0 - 5.0 * (k + 1) / 20 for k in range(20)] + [5.0] * 10
+    last = (
+        build(_steady_colleagues_and(values), None, None)
+        .filter(pl.col("person_id") == "x")
+        .row(-1, named=True)
+    )
+    assert last["questions_asked__baseline"] < 7.0  # the half-year normal has followed the slide down
+    # The two-year normal still remembers 10: the last 4 weeks fell by log(1 + 10) - log(1 + 5).
+    assert last["questions_asked__drift_4w"] == pytest.approx(np.log(6 / 11), abs=1e-5)
+    assert last["questions_asked__drift_13w"] < last["questions_asked__drift_26w"] < 0  # older weeks were higher
+    assert last["questions_asked__drift_8w"] == pytest.approx(np.log(6 / 11), abs=1e-5)
+
+
+def test_a_shift_everybody_shares_cancels_in_drift() -> None:
+    rows = [
+        (f"p{p}", week(k), "questions_asked", (10.0 + (k + p) % 3) * (0.5 if k >= 36 else 1.0))
+        for p in range(5)
+        for k in range(40)
+    ]
+    signals = pl.DataFrame(rows, schema=["person_id", "week", "signal", "value"], orient="row")
+    last = build(signals, None, None).filter(pl.col("week") == week(39))
+    assert last["questions_asked__deviation"].max() < -2  # each one alone looks like a fall ...
+    assert last["questions_asked__drift_4w"].abs().max() < 0.1  # ... that everybody shared
+
+
+def test_drift_needs_a_long_normal_and_a_few_people() -> None:
+    short = build(_steady_colleagues_and([10.0] * 7), None, None)
+    assert short["questions_asked__drift_4w"].null_count() == short.height  # under 8 weeks: no normal
+    alone = build(
+        _steady_colleagues_and([10.0] * 20).filter(pl.col("person_id").is_in(["x", "p0"])), None, None
+    )
+    assert alone["questions_asked__drift_4w"].null_count() == alone.height  # two people: no shared median
+
+
 def test_context_weeks_since_event_and_tenure() -> None:
     signals, events, people = BASE
     table = build(signals, events, people)
