@@ -381,6 +381,47 @@ def test_causes_lead_only_when_they_push_enough() -> None:
     assert [plan.families[f] for f in reason_order(plan, sums)] == ["initiative", "connection", "recognition"]
 
 
+def test_causes_that_drifted_the_risky_way_lead_furthest_first() -> None:
+    signals = ("questions_asked", "meetings_attended", "kudos_received", "after_hours_messages")
+    plan = explanation_plan([f"{s}__drift_13w" for s in signals], CATALOG)
+    push = {"initiative": 1.0, "connection": 0.5, "recognition": 0.02, "workload": 0.3}
+    sums = np.array([push[f] for f in plan.families])
+    # Kudos fell by a third against the two-year normal (risky), after-hours messages rose a little.
+    row = {"kudos_received__drift_13w": -0.4, "after_hours_messages__drift_13w": 0.1}
+    order = [plan.families[f] for f in reason_order(plan, sums, row)]
+    # Even a small push leads when the cause's own signals moved that way most; signs follow by push.
+    assert order == ["recognition", "workload", "initiative", "connection"]
+    # A cause whose signals moved the safe way does not lead, however hard it pushes: it takes its
+    # turn among the rest, by push.
+    row["after_hours_messages__drift_13w"] = -0.2
+    sums[plan.families.index("workload")] = 0.8
+    order = [plan.families[f] for f in reason_order(plan, sums, row)]
+    assert order == ["recognition", "initiative", "workload", "connection"]
+    # No drift known for any cause (a short history): the push share decides, as without a row.
+    unknown = {"kudos_received__drift_13w": None, "after_hours_messages__drift_13w": None}
+    order = [plan.families[f] for f in reason_order(plan, sums, unknown)]
+    assert order == ["workload", "initiative", "connection", "recognition"]
+    assert order == [plan.families[f] for f in reason_order(plan, sums)]
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_a_slow_cause_is_told_against_the_two_year_normal(models: dict[str, FittedModel], name) -> None:
+    # The half-year normal has followed kudos down (level = normal), the two-year one has not.
+    row = hand_row(
+        **fall("questions_asked", 0.5, 5.0),
+        **fall("kudos_received", 1.0, 1.0),
+        **{"kudos_received__drift_13w": float(np.log(2 / 3))},
+    )
+    reasons = explain(models[name], row, CATALOG)
+    kudos = reasons.filter(pl.col("signal") == "kudos_received")
+    if kudos.is_empty():  # the model gives no push to kudos at its normal: nothing to tell
+        assert "recognition" not in set(reasons["family"])
+        return
+    assert kudos["sentence"][0] == (
+        "Kudos received: over the last 13 weeks, 33% below the two-year normal, net of what everybody shared"
+    )
+
+
 def test_reasons_point_the_risky_way_or_are_skipped(models: dict[str, FittedModel]) -> None:
     # Questions rose a lot: that can never be the reason (the catalog says risk is when they fall).
     row = hand_row(**fall("questions_asked", 9.0, 4.5), **fall("meetings_attended", 3.0, 9.0))
@@ -471,22 +512,13 @@ def test_the_planted_cause_raises_risk_in_the_explanation(simulated) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the bar is not met. With causes leading (catalog roles), measured 30% here (33 people) and "
-        "38% of 123 on 3,000 simulated people; ranked by contribution alone it was 7-16%. The "
-        "outcome model's push from the cause families is small next to the signs, and the right "
-        "cause has the largest push among the five causes for only about half of the people at "
-        "their first correct flag (median 24 weeks after the cause appeared), when the 26-week own "
-        "normal has mostly absorbed its signals, so often no sentence can point the risky way. A "
-        "52-week normal measured 50% of 125 but made the 100k nightly too slow (see the notes)."
-    ),
-)
 def test_the_leading_reason_names_the_planted_cause(simulated) -> None:
     model, rows = simulated["model"], simulated["rows"]
     reasons = explain(model, rows, CATALOG).filter(pl.col("rank") == 1)
     judged = rows.select("person_id", "week", "cause").join(reasons, on=["person_id", "week"], how="left")
     share = (judged["family"] == judged["cause"]).fill_null(False).mean()
     print(f"\nleading reason names the planted cause for {share:.0%} of {judged.height} people")
+    # The bar. Measured 70% here (37 people); on 3,000 simulated people 71% of 121 (seed
+    # 11) and 64% of 110 (seed 12). Causes are ordered by their 13-week drift against the two-year
+    # normal; ordered by their SHAP value it was 30-38%, and 7-16% without roles at all.
     assert share >= 0.6, f"leading reason names the planted cause for {share:.0%} of {judged.height} people"

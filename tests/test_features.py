@@ -279,7 +279,9 @@ def test_slow_decline_shows_in_drift_after_the_half_year_normal_has_absorbed_it(
     assert last["questions_asked__baseline"] < 7.0  # the half-year normal has followed the slide down
     # The two-year normal still remembers 10: the last 4 weeks fell by log(1 + 10) - log(1 + 5).
     assert last["questions_asked__drift_4w"] == pytest.approx(np.log(6 / 11), abs=1e-5)
-    assert last["questions_asked__drift_13w"] < last["questions_asked__drift_26w"] < 0  # older weeks were higher
+    assert (
+        last["questions_asked__drift_13w"] < last["questions_asked__drift_26w"] < 0
+    )  # older weeks were higher
     assert last["questions_asked__drift_8w"] == pytest.approx(np.log(6 / 11), abs=1e-5)
 
 
