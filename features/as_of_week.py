@@ -256,20 +256,26 @@ def drift_at(values: pl.LazyFrame) -> pl.LazyFrame:
     level a mean over the weeks it covers: the every-week path's rolling windows at that week.
     """
     logged = VALUE.sign() * VALUE.abs().log1p()
-    scaled = pl.when(pl.col("_is_activity")).then(logged).otherwise(VALUE).alias(drift.SCALED)
-    normal_weeks = _in_weeks(BASELINE_GAP_WEEKS, BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS - 1)
-    y = pl.col(drift.SCALED)
-    in_normal = y.filter(normal_weeks)
-    normal = pl.when(in_normal.count() >= BASELINE_MIN_WEEKS).then(in_normal.median())
+    scaled = pl.when(pl.col("_is_activity")).then(logged).otherwise(VALUE)
+    # Each window as its own column, null outside it, and plain aggregations over them: measured
+    # several times faster than filters inside the aggregation.
+    windows = {f"_recent_{weeks}": pl.col(AGO) < weeks for weeks in DRIFT_WEEKS}
+    windows["_normal"] = pl.col(AGO) >= BASELINE_GAP_WEEKS
+    normal = pl.col("_normal")
     return (
         values.filter(VALUE.is_not_null() & (pl.col(AGO) < BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS))
-        .select(SERIES, AGO, scaled)
+        .select(SERIES, *(pl.when(inside).then(scaled).alias(name) for name, inside in windows.items()))
         .group_by(SERIES)
         .agg(
+            *(pl.col(f"_recent_{weeks}").mean() for weeks in DRIFT_WEEKS),
+            pl.when(normal.count() >= BASELINE_MIN_WEEKS).then(normal.median()).alias("_normal"),
+        )
+        .select(
+            SERIES,
             *(
-                (y.filter(pl.col(AGO) < weeks).mean() - normal).alias(drift.drift_feature(weeks))
+                (pl.col(f"_recent_{weeks}") - pl.col("_normal")).alias(drift.drift_feature(weeks))
                 for weeks in DRIFT_WEEKS
-            )
+            ),
         )
     )
 
