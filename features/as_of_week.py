@@ -58,7 +58,7 @@ def series_values(
     `signals` holds only the weeks up to `as_of` (see build._restrict), and only signals named in
     `signal_names`. Returns the series (series number, person, signal, kind, weeks since its
     first observation) and the value rows (series, weeks ago, value with leave weeks masked as
-    in the grid, whether it is on leave, whether the series is an activity count). Series numbers
+    in the grid, whether it is on leave, how drift reads the series). Series numbers
     follow person, then signal, order; they need not be consecutive.
     """
     names = sorted(signal_names)
@@ -80,7 +80,14 @@ def series_values(
         "signal",
         "kind",
         (pl.col("kind") == "leave").alias("_is_leave"),
-        (pl.col("kind") == "activity").alias("_is_activity"),
+        # How drift reads the series: 0 not at all (no direction), 1 on a log scale, 2 as it is.
+        pl.when(pl.col("risk_sign") == 0)
+        .then(0)
+        .when(pl.col("kind") == "activity")
+        .then(1)
+        .otherwise(2)
+        .cast(pl.Int8)
+        .alias("_drift_scale"),
     )
     rows = (
         signals.join(people, on=PERSON)
@@ -91,7 +98,7 @@ def series_values(
             ((pl.lit(as_of) - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int16).alias(AGO),
             "value",
         )
-        .join(catalog.select("_signal", "_is_leave", "_is_activity"), on="_signal", how="left")
+        .join(catalog.select("_signal", "_is_leave", "_drift_scale"), on="_signal", how="left")
         .cache()
     )
     series = (
@@ -120,7 +127,7 @@ def series_values(
             .otherwise(None)
             .alias("value"),
             pl.col("on_leave").fill_null(False),
-            "_is_activity",
+            "_drift_scale",
         )
     )
     return series, values
@@ -252,31 +259,34 @@ def normal_and_runs_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFra
 def drift_at(values: pl.LazyFrame) -> pl.LazyFrame:
     """The drift features (features.drift.OUTPUTS) of each series in the as-of week.
 
-    The long normal is a plain median of the scaled values 4 to 107 weeks back, and each recent
+    The long normal is a plain mean of the scaled values 4 to 107 weeks back, and each recent
     level a mean over the weeks it covers: the every-week path's rolling windows at that week.
     """
     logged = VALUE.sign() * VALUE.abs().log1p()
-    scaled = pl.when(pl.col("_is_activity")).then(logged).otherwise(VALUE)
-    # Each window as its own column, null outside it, and plain aggregations over them: measured
-    # several times faster than filters inside the aggregation.
-    windows = {f"_recent_{weeks}": pl.col(AGO) < weeks for weeks in DRIFT_WEEKS}
-    windows["_normal"] = pl.col(AGO) >= BASELINE_GAP_WEEKS
-    normal = pl.col("_normal")
-    return (
-        values.filter(VALUE.is_not_null() & (pl.col(AGO) < BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS))
-        .select(SERIES, *(pl.when(inside).then(scaled).alias(name) for name, inside in windows.items()))
+    scaled = pl.when(pl.col("_drift_scale") == 1).then(logged).otherwise(VALUE).alias("_y")
+    observed = values.filter(VALUE.is_not_null() & (pl.col("_drift_scale") > 0))
+    y = pl.col("_y")
+    normal = (
+        observed.filter(_in_weeks(BASELINE_GAP_WEEKS, BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS - 1))
+        .select(SERIES, scaled)
         .group_by(SERIES)
-        .agg(
-            *(pl.col(f"_recent_{weeks}").mean() for weeks in DRIFT_WEEKS),
-            pl.when(normal.count() >= BASELINE_MIN_WEEKS).then(normal.median()).alias("_normal"),
-        )
+        .agg(pl.when(y.count() >= BASELINE_MIN_WEEKS).then(y.mean()).alias("_normal"))
+    )
+    # Each recent window as its own column (null outside it) and plain means over them: measured
+    # several times faster than a filter per window inside the aggregation. Only the recent rows, to
+    # keep the extra memory small.
+    recent = (
+        observed.filter(pl.col(AGO) < max(DRIFT_WEEKS))
         .select(
             SERIES,
-            *(
-                (pl.col(f"_recent_{weeks}") - pl.col("_normal")).alias(drift.drift_feature(weeks))
-                for weeks in DRIFT_WEEKS
-            ),
+            *(pl.when(pl.col(AGO) < weeks).then(scaled).alias(f"_recent_{weeks}") for weeks in DRIFT_WEEKS),
         )
+        .group_by(SERIES)
+        .agg(pl.col(f"_recent_{weeks}").mean() for weeks in DRIFT_WEEKS)
+    )
+    return recent.join(normal, on=SERIES, how="full", coalesce=True).select(
+        SERIES,
+        *((pl.col(f"_recent_{w}") - pl.col("_normal")).alias(drift.drift_feature(w)) for w in DRIFT_WEEKS),
     )
 
 

@@ -221,6 +221,8 @@ def person_features(
         grid = series_grid(signals, cat).cache()
         long = drift.add_drift_features(own_normal.add_own_normal_features(grid))
     frame = _wide(long, signal_names, (*own_normal.OUTPUTS, *drift.OUTPUTS))
+    without_drift = [name for name, info in infos.items() if not drift.has_drift(info)]
+    frame = frame.drop(signal_column(name, f) for name in without_drift for f in drift.OUTPUTS)
     if people is not None:
         frame = frame.join(people.select(PERSON, "team_id"), on=PERSON, how="left")
     else:

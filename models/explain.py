@@ -484,10 +484,12 @@ def _family_reason(
 def _cause_evidence(plan: _Plan, family: str, row: dict[str, float | None]) -> float:
     """How far a family's signals drifted the risky way from the two-year normal (mean; -inf if none)."""
     column = drift_feature(EVIDENCE_WEEKS)
+    # One value per signal: a survey question has two aspects (its answers, answering at all).
+    signals = {a.name: a.info for a in (plan.aspects[i] for i in plan.members(family)) if a.info is not None}
     directed = [
-        float(row[f"{a.name}__{column}"]) * a.info.risk_sign
-        for a in (plan.aspects[i] for i in plan.members(family))
-        if a.info is not None and a.info.risk_sign != 0 and _present(row.get(f"{a.name}__{column}"))
+        float(row[f"{name}__{column}"]) * info.risk_sign
+        for name, info in signals.items()
+        if info.risk_sign != 0 and _present(row.get(f"{name}__{column}"))
     ]
     return float(np.mean(directed)) if directed else -math.inf
 
