@@ -8,7 +8,7 @@ one from 20 to 10; survey answers and absence days are compared as they are.
 The shift everybody shared in a week (a holiday season, a quiet month) says nothing about one
 person: `net_of_shared_shift` takes it out once all people are together (build.add_team_features).
 On the 5,000-person simulator these features raised the back-test average precision of the
-boosting candidate from 0.272 to about 0.33.
+boosting candidate from 0.272 to 0.355.
 """
 
 from __future__ import annotations
