@@ -29,7 +29,8 @@ def drift_scale() -> pl.Expr:
     """The weekly value on the scale drift is measured on: log(1 + value) for activity counts.
 
     Null for signals without a direction in the catalog (unknown signals, planned leave): their
-    drift would tell the model nothing it could read the right way, and costs time every night.
+    drift has no risky way to be read in, neither by the model's sign constraints nor by the
+    explanations, and it would cost time every night.
     """
     logged = VALUE.sign() * VALUE.abs().log1p()  # signed, so that no value is ever lost to a log
     return (
@@ -44,8 +45,9 @@ def drift_scale() -> pl.Expr:
 
 def long_normal() -> pl.Expr:
     """The person's long normal: average of up to 104 weeks before the last 4, leave weeks left out."""
-    # A mean, not a median: on the log scale a past dip weighs little, and it measured the same
-    # (back-test AP 0.339 against 0.337 with the median) at half the cost in the nightly.
+    # A mean, not a median: on the log scale a past dip weighs little. In an offline study it
+    # measured the same (back-test AP 0.339 against 0.337 with the median), and the nightly's
+    # aggregation of it took half the time (1.5 s against 3.0 s at 100,000 people).
     return (
         pl.col(SCALED)
         .rolling_mean(LONG_NORMAL_WEEKS, min_samples=BASELINE_MIN_WEEKS)

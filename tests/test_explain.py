@@ -19,6 +19,7 @@ from models.explain import (
     CONTEXT,
     OVERALL,
     PLANNED_LEAVE,
+    _Aspect,
     attribute,
     explain,
     family_contributions,
@@ -28,6 +29,7 @@ from models.explain import (
 )
 from models.explain import _plan as explanation_plan
 from models.explain import _reason_order as reason_order
+from models.explain import _sentence as sentence_of
 from models.metrics import choose_weekly_flags
 from models.splits import time_split
 from models.train import FittedModel, fit_calibrated, matrix, score_rows
@@ -404,21 +406,30 @@ def test_causes_that_drifted_the_risky_way_lead_furthest_first() -> None:
     assert order == [plan.families[f] for f in reason_order(plan, sums)]
 
 
-@pytest.mark.parametrize("name", PIPELINES)
-def test_a_slow_cause_is_told_against_the_two_year_normal(models: dict[str, FittedModel], name) -> None:
-    # The half-year normal has followed kudos down (level = normal), the two-year one has not.
-    row = hand_row(
-        **fall("questions_asked", 0.5, 5.0),
+def test_a_slow_change_is_told_against_the_two_year_normal() -> None:
+    kudos, pulse = CATALOG.signal("kudos_received"), CATALOG.signal("pulse.recognition")
+    # The half-year normal has followed kudos down (the last 4 weeks equal it): no risky numbers there.
+    row = {
         **fall("kudos_received", 1.0, 1.0),
-        **{"kudos_received__drift_13w": float(np.log(2 / 3))},
+        "kudos_received__drift_13w": float(np.log(2 / 3)),  # log(1 + value) fell by a third
+        "pulse.recognition__answer_latest": 4.0,
+        "pulse.recognition__baseline": 4.0,
+        "pulse.recognition__drift_13w": -0.8,
+    }
+    versus = "the two-year normal, net of what everybody shared"
+    assert sentence_of(_Aspect("kudos_received", "recognition", "level", kudos), row, 0.2) == (
+        f"Kudos received: over the last 13 weeks, 33% below {versus}"
     )
-    reasons = explain(models[name], row, CATALOG)
-    kudos = reasons.filter(pl.col("signal") == "kudos_received")
-    if kudos.is_empty():  # the model gives no push to kudos at its normal: nothing to tell
-        assert "recognition" not in set(reasons["family"])
-        return
-    assert kudos["sentence"][0] == (
-        "Kudos received: over the last 13 weeks, 33% below the two-year normal, net of what everybody shared"
+    assert sentence_of(_Aspect("pulse.recognition", "recognition", "answer", pulse), row, 0.2) == (
+        f"Feeling recognised (pulse survey): answers over the last 13 weeks, 0.8 below {versus}"
+    )
+    # A drift the safe way (more kudos than in the two years before) says nothing.
+    row["kudos_received__drift_13w"] = 0.3
+    assert sentence_of(_Aspect("kudos_received", "recognition", "level", kudos), row, 0.2) is None
+    # Numbers that point the risky way against the half-year normal still come first.
+    row |= fall("kudos_received", 1.0, 2.0)
+    assert sentence_of(_Aspect("kudos_received", "recognition", "level", kudos), row, 0.2).startswith(
+        "Kudos received: 1.0 a week over the last 4 weeks"
     )
 
 
