@@ -87,7 +87,7 @@ def series_values(
         .then(1)
         .otherwise(2)
         .cast(pl.Int8)
-        .alias("_drift_scale"),
+        .alias("_drift_kind"),
     )
     rows = (
         signals.join(people, on=PERSON)
@@ -98,7 +98,7 @@ def series_values(
             ((pl.lit(as_of) - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int16).alias(AGO),
             "value",
         )
-        .join(catalog.select("_signal", "_is_leave", "_drift_scale"), on="_signal", how="left")
+        .join(catalog.select("_signal", "_is_leave", "_drift_kind"), on="_signal", how="left")
         .cache()
     )
     series = (
@@ -127,7 +127,7 @@ def series_values(
             .otherwise(None)
             .alias("value"),
             pl.col("on_leave").fill_null(False),
-            "_drift_scale",
+            "_drift_kind",
         )
     )
     return series, values
@@ -262,9 +262,8 @@ def drift_at(values: pl.LazyFrame) -> pl.LazyFrame:
     The long normal is a plain mean of the scaled values 4 to 107 weeks back, and each recent
     level a mean over the weeks it covers: the every-week path's rolling windows at that week.
     """
-    logged = VALUE.sign() * VALUE.abs().log1p()
-    scaled = pl.when(pl.col("_drift_scale") == 1).then(logged).otherwise(VALUE).alias("_y")
-    observed = values.filter(VALUE.is_not_null() & (pl.col("_drift_scale") > 0))
+    scaled = pl.when(pl.col("_drift_kind") == 1).then(drift.signed_log(VALUE)).otherwise(VALUE).alias("_y")
+    observed = values.filter(VALUE.is_not_null() & (pl.col("_drift_kind") > 0))
     y = pl.col("_y")
     normal = (
         observed.filter(_in_weeks(BASELINE_GAP_WEEKS, BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS - 1))

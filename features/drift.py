@@ -25,6 +25,11 @@ SCALED = "_drift_scale"
 _MIN_PEOPLE = 3
 
 
+def signed_log(value: pl.Expr) -> pl.Expr:
+    """log(1 + |value|) with the value's sign: counts on a log scale, and no value lost to a log."""
+    return value.sign() * value.abs().log1p()
+
+
 def drift_scale() -> pl.Expr:
     """The weekly value on the scale drift is measured on: log(1 + value) for activity counts.
 
@@ -32,12 +37,11 @@ def drift_scale() -> pl.Expr:
     drift has no risky way to be read in, neither by the model's sign constraints nor by the
     explanations, and it would cost time every night.
     """
-    logged = VALUE.sign() * VALUE.abs().log1p()  # signed, so that no value is ever lost to a log
     return (
         pl.when(pl.col("risk_sign") == 0)
         .then(None)
         .when(pl.col("kind") == "activity")
-        .then(logged)
+        .then(signed_log(VALUE))
         .otherwise(VALUE)
         .alias(SCALED)
     )
