@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from features import drift
 from features.build import FeatureRequest, build_features, feature_columns
 from features.catalog import load_catalog
 from models.candidates import monotone_constraints
@@ -14,7 +15,7 @@ from models.train import FittedModel, fit_calibrated
 from simulator.organisation import simulate_organisation
 
 CATALOG = load_catalog()
-DIRECTED = ("deviation", "deviation_vs_team", "trend_8w", "weeks_off_normal")
+DIRECTED = ("deviation", "deviation_vs_team", "trend_8w", "weeks_off_normal", *drift.OUTPUTS)
 
 
 @pytest.fixture(scope="module")
