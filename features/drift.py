@@ -16,13 +16,12 @@ from __future__ import annotations
 import polars as pl
 
 from features.catalog import SignalInfo
+from features.context import _MIN_TEAM_MEMBERS
 from features.grid import SERIES, WEEK
 from features.windows import BASELINE_GAP_WEEKS, BASELINE_MIN_WEEKS, DRIFT_WEEKS, LONG_NORMAL_WEEKS
 
 VALUE = pl.col("value")
 SCALED = "_drift_scale"
-# As for team medians: a median of fewer people than this is just those people.
-_MIN_PEOPLE = 3
 
 
 def signed_log(value: pl.Expr) -> pl.Expr:
@@ -94,4 +93,5 @@ def net_of_shared_shift(column: str) -> pl.Expr:
     """A drift column minus everybody's median drift that week: seasons and holidays cancel out."""
     value = pl.col(column)
     people = value.count().over(WEEK)
-    return pl.when(people >= _MIN_PEOPLE).then(value - value.median().over(WEEK)).alias(column)
+    # As for team medians: a median of one or two people is just those people.
+    return pl.when(people >= _MIN_TEAM_MEMBERS).then(value - value.median().over(WEEK)).alias(column)
