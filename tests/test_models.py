@@ -13,7 +13,14 @@ from models.backtest import choose
 from models.candidates import logistic_regression
 from models.metrics import choose_weekly_flags, evaluate, flag_churn
 from models.promotion import decide
-from models.splits import SplitError, person_folds, time_split
+from models.splits import (
+    CALIBRATION_POSITIVES,
+    MAX_CALIBRATION_WEEKS,
+    MIN_CALIBRATION_WEEKS,
+    SplitError,
+    person_folds,
+    time_split,
+)
 from models.train import fit_cross_calibrated, matrix
 
 START = date(2024, 1, 1)
@@ -98,6 +105,33 @@ def test_time_split_never_trains_on_a_horizon_that_reaches_the_cutoff() -> None:
         assert part["label"].null_count() == 0 and part["eligible"].all()
     assert split.fit["week"].max() < split.calibrate["week"].min()
     assert split.score["week"].min() == cutoff and split.score["eligible"].all()
+
+
+def outcome_rows_per_week(positives: int, weeks: int = 44) -> pl.DataFrame:
+    # Each week: `positives` rows followed by an outcome, 20 rows not (labels as if all were known).
+    rows = [
+        (f"p{p:04d}", week(k), int(p < positives), 1 if p < positives else None, True)
+        for k in range(weeks)
+        for p in range(positives + 20)
+    ]
+    schema = ["person_id", "week", "label", "weeks_to_outcome", "eligible"]
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+@pytest.mark.parametrize(
+    ("positives", "expected_weeks"),
+    [
+        (CALIBRATION_POSITIVES, MIN_CALIBRATION_WEEKS),  # enough in one week: still the minimum
+        (CALIBRATION_POSITIVES // 6 + 1, 6),  # six weeks hold enough, five do not
+        (CALIBRATION_POSITIVES // 20, MAX_CALIBRATION_WEEKS),  # never enough: the maximum
+    ],
+)
+def test_the_calibration_slice_is_as_short_as_its_outcomes_allow(positives: int, expected_weeks: int) -> None:
+    cutoff = week(40)
+    split = time_split(outcome_rows_per_week(positives), cutoff, horizon=12)
+    assert split.calibrate["week"].n_unique() == expected_weeks
+    assert split.calibrate["week"].max() == week(27)  # the last week whose horizon ends before the cutoff
+    assert split.fit["week"].max() == week(27 - expected_weeks)
 
 
 def test_time_split_refuses_a_cutoff_outside_the_data() -> None:
