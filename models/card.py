@@ -301,7 +301,7 @@ def _limits(horizon: int, share: str, threshold: int) -> str:
             "lead with a family the catalog calls a cause (by default recognition, goal clarity, "
             "autonomy, growth, workload) when it raises the risk and its signals drifted that way "
             "against the person's two-year normal; on the simulator that named the planted cause for "
-            "66-85% of the correctly flagged people (three measurements), and not for the rest. Only a "
+            "66-87% of the correctly flagged people (three measurements), and not for the rest. Only a "
             "conversation can tell what is going on.",
             "- The fairness audit covers the protected attributes in the people table one at a time, not "
             "their combinations, and small groups are hidden from it.",
