@@ -562,10 +562,10 @@ def encoding_problem(file: str, lossy: pl.LazyFrame) -> Problem:
     indexed = lossy.with_row_index(ROW, offset=1)
     bad = pl.any_horizontal(pl.exclude(ROW).cast(pl.String).str.contains("\ufffd", literal=True))
     try:
-        count, examples = pl.collect_all(
-            [indexed.filter(bad).select(pl.len()), indexed.filter(bad).head(EXAMPLE_LIMIT)],
-            engine="streaming",
-        )
+        # Two collects, not one collect_all: the streaming engine can hang for good when one plan
+        # stops early (the head) while another still reads the same shared scan (seen once in CI).
+        count = indexed.filter(bad).select(pl.len()).collect(engine="streaming")
+        examples = indexed.filter(bad).head(EXAMPLE_LIMIT).collect(engine="streaming")
     except READ_ERRORS:
         return Problem(file, None, UTF8_MESSAGE)
     return Problem(file, None, UTF8_MESSAGE, int(count.item()), _example_rows(examples))
@@ -800,7 +800,8 @@ def _rule_problems(
         if rule.column not in shown:
             shown.append(rule.column)
         queries.append(indexed.filter(rule.bad.fill_null(False)).select(ROW, *shown).head(EXAMPLE_LIMIT))
-    examples = pl.collect_all(queries, engine="streaming")
+    # One collect per rule: early-stopping heads sharing one scan can hang the streaming engine.
+    examples = [query.collect(engine="streaming") for query in queries]
     return [
         Problem(file, rule.column, rule.message, int(counts[rule.id]), _example_rows(frame))
         for rule, frame in zip(failing, examples, strict=True)
