@@ -161,7 +161,7 @@ def main() -> None:
         f"AP ours {ours['average_precision']:.3f} / naive {result.naive['average_precision']:.3f} = "
         f"{ours['average_precision'] / result.naive['average_precision']:.2f}x (bar 1.5x)"
     )
-    print(f"AP ours / oracle {oracle:.3f} = {ours['average_precision'] / oracle:.2f}x (bar 0.8x)")
+    print(f"AP ours / oracle {oracle:.4f} = {ours['average_precision'] / oracle:.3f}x (bar 0.8x)")
     print(
         f"precision at 2%: {ours['precision_at_capacity']:.3f} (bar 0.4); "
         f"median lead: {ours['median_lead_weeks']:.1f} weeks (bar 6)"
