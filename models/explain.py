@@ -60,6 +60,7 @@ from features.build import FAMILY_PREFIX
 from features.catalog import Catalog, SignalInfo
 from features.context import weeks_since
 from features.drift import drift_feature
+from models.candidates import QuantileBins
 from models.train import FittedModel, HorizonEnsemble, matrix
 
 OVERALL = "overall"
@@ -137,14 +138,18 @@ def _pipeline_attribution(
     if not isinstance(pipeline, Pipeline) or "model" not in pipeline.named_steps:
         raise TypeError(f"cannot explain {type(pipeline).__name__}: expected a Pipeline with a 'model' step")
     estimator = pipeline.named_steps["model"]
-    if isinstance(estimator, HistGradientBoostingClassifier) and len(pipeline.steps) == 1:
-        return _tree_attribution(estimator, x, features)
+    before = [step for _, step in pipeline.steps[:-1]]
+    if isinstance(estimator, HistGradientBoostingClassifier) and all(
+        isinstance(s, QuantileBins) for s in before
+    ):
+        # Bins only renumber each feature's values, one column each: SHAP values stay per feature.
+        return _tree_attribution(estimator, pipeline[:-1].transform(x) if before else x, features)
     if isinstance(estimator, LogisticRegression):
         return _linear_attribution(pipeline, x, features)
     steps = ", ".join(f"{step_name}={type(step).__name__}" for step_name, step in pipeline.steps)
     raise TypeError(
         f"cannot explain model {name!r} ({steps}): exact SHAP is implemented for "
-        "Pipeline([model=HistGradientBoostingClassifier]), "
+        "Pipeline([model=HistGradientBoostingClassifier]) (optionally after bins=QuantileBins), "
         "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression]) "
         "and a HorizonEnsemble of the former"
     )

@@ -57,7 +57,7 @@ class HorizonEnsemble(ClassifierMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class FittedModel:
-    """A fitted pipeline, its calibration, and the feature columns it expects, in order."""
+    """A fitted pipeline (or horizon ensemble of them), its calibration, and its feature columns, in order."""
 
     name: str
     pipeline: Pipeline | HorizonEnsemble
@@ -193,8 +193,8 @@ def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
 def from_calibrated(name: str, calibrated: CalibratedClassifierCV, features: list[str]) -> FittedModel:
     """Rebuild a FittedModel from a calibrated model loaded back from the registry.
 
-    The calibration wraps the fitted pipeline in a FrozenEstimator; explanations need the
-    pipeline itself.
+    The calibration wraps the fitted pipeline (or horizon ensemble) in a FrozenEstimator;
+    explanations need the model itself.
     """
     frozen = calibrated.estimator
     pipeline = frozen.estimator if isinstance(frozen, FrozenEstimator) else frozen
