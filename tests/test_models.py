@@ -11,7 +11,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from models.backtest import choose
-from models.candidates import logistic_regression
+from models.candidates import QuantileBins, logistic_regression
 from models.metrics import choose_weekly_flags, evaluate, flag_churn
 from models.promotion import decide
 from models.splits import (
@@ -273,3 +273,26 @@ def test_the_boosting_candidate_learns_as_a_horizon_ensemble_when_time_allows() 
     )
     logistic = fit_calibrated("logistic", split.fit, split.calibrate, ["x"], horizon=12, known_until=cutoff)
     assert isinstance(logistic.pipeline, Pipeline)
+
+
+def test_quantile_bins_keep_order_and_missing_values_and_weigh_the_rare_class() -> None:
+    rng = np.random.default_rng(4)
+    n = 5000
+    values = np.column_stack([rng.normal(size=n), rng.integers(0, 5, n).astype(float), rng.normal(size=n)])
+    values[rng.random(n) < 0.1, 0] = np.nan
+    labels = (values[:, 2] > 1.6).astype(int)  # about 5% positives, all at the top of column 2
+    bins = QuantileBins(max_bins=16).fit(values, labels)
+    binned = bins.transform(values)
+    assert np.array_equal(np.isnan(binned), np.isnan(values))
+    for j in range(values.shape[1]):
+        seen = ~np.isnan(values[:, j])
+        assert np.unique(binned[seen, j]).size <= 16
+        order = np.argsort(values[seen, j])
+        assert np.all(np.diff(binned[seen, j][order]) >= 0), "a larger value never falls in a lower bin"
+    # Few distinct values: one bin each, as the boosting itself would do.
+    assert np.unique(binned[:, 1]).tolist() == [0, 1, 2, 3, 4]
+    # Balanced class weights put half the weight on the rare positives: more edges among them.
+    unweighted = QuantileBins(max_bins=16).fit(values)
+    assert (bins.edges_[2] > 1.6).sum() > (unweighted.edges_[2] > 1.6).sum() + 3
+    with pytest.raises(ValueError, match="expected 3 features"):
+        bins.transform(values[:, :2])
