@@ -3,9 +3,8 @@
 Pure: a fitted model and feature rows in, frames out (no file I/O, no tracking).
 
 * `shap_values` gives exact SHAP values in log-odds for the model family in use: the tree
-  explainer (tree-path-dependent) for gradient boosting (for a horizon ensemble of boosting
-  pipelines, the mean of its members' values), the linear explainer on the imputed and scaled
-  matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
+  explainer (tree-path-dependent) for gradient boosting, the linear explainer on the imputed and
+  scaled matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
   sampled approximations, slow, and would make the same flag read differently from run to run.
 * `family_contributions` sums them per family (for charts).
 * `explain` turns them into the top reasons of each flagged row: a family that raises risk, the
@@ -60,8 +59,7 @@ from features.build import FAMILY_PREFIX
 from features.catalog import Catalog, SignalInfo
 from features.context import weeks_since
 from features.drift import drift_feature
-from models.candidates import QuantileBins
-from models.train import FittedModel, HorizonEnsemble, matrix
+from models.train import FittedModel, matrix
 
 OVERALL = "overall"
 CONTEXT = "context"
@@ -116,42 +114,22 @@ def attribute(model: FittedModel, rows: pl.DataFrame) -> Attribution:
     background data and is exact for the trees. Logistic pipeline: `shap.LinearExplainer` on the
     imputed and scaled matrix with the scaler's mean (all zeros) as background, so each value is
     coefficient times scaled input; missing-indicator columns are added to the feature they flag.
-    Horizon ensemble: the mean of its members' SHAP values, exact because it scores the mean of
-    their log-odds. Raises TypeError for any other model.
+    Raises TypeError for any other pipeline.
     """
-    x = matrix(rows, model.features)
-    if isinstance(model.pipeline, HorizonEnsemble):
-        parts = [
-            _pipeline_attribution(model.name, member, x, model.features) for member in model.pipeline.members
-        ]
-        return Attribution(
-            values=np.mean([part.values for part in parts], axis=0),
-            base_value=float(np.mean([part.base_value for part in parts])),
-            features=model.features,
-        )
-    return _pipeline_attribution(model.name, model.pipeline, x, model.features)
-
-
-def _pipeline_attribution(
-    name: str, pipeline: object, x: np.ndarray, features: tuple[str, ...]
-) -> Attribution:
+    pipeline = model.pipeline
     if not isinstance(pipeline, Pipeline) or "model" not in pipeline.named_steps:
         raise TypeError(f"cannot explain {type(pipeline).__name__}: expected a Pipeline with a 'model' step")
+    x = matrix(rows, model.features)
     estimator = pipeline.named_steps["model"]
-    before = [step for _, step in pipeline.steps[:-1]]
-    if isinstance(estimator, HistGradientBoostingClassifier) and all(
-        isinstance(s, QuantileBins) for s in before
-    ):
-        # Bins only renumber each feature's values, one column each: SHAP values stay per feature.
-        return _tree_attribution(estimator, pipeline[:-1].transform(x) if before else x, features)
+    if isinstance(estimator, HistGradientBoostingClassifier) and len(pipeline.steps) == 1:
+        return _tree_attribution(estimator, x, model.features)
     if isinstance(estimator, LogisticRegression):
-        return _linear_attribution(pipeline, x, features)
-    steps = ", ".join(f"{step_name}={type(step).__name__}" for step_name, step in pipeline.steps)
+        return _linear_attribution(pipeline, x, model.features)
+    steps = ", ".join(f"{name}={type(step).__name__}" for name, step in pipeline.steps)
     raise TypeError(
-        f"cannot explain model {name!r} ({steps}): exact SHAP is implemented for "
-        "Pipeline([model=HistGradientBoostingClassifier]) (optionally after bins=QuantileBins), "
-        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression]) "
-        "and a HorizonEnsemble of the former"
+        f"cannot explain model {model.name!r} ({steps}): exact SHAP is implemented for "
+        "Pipeline([model=HistGradientBoostingClassifier]) and "
+        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression])"
     )
 
 

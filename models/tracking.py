@@ -20,11 +20,8 @@ import polars as pl
 MODEL_NAME = "ewarn-risk"
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
-# What skops may load back: the calibration wrapper, the boosted trees, our horizon ensemble of
-# them and its members' input bins, nothing arbitrary.
+# What skops may load back: the calibration wrapper and the boosted trees, nothing arbitrary.
 TRUSTED_TYPES = [
-    "models.train.HorizonEnsemble",
-    "models.candidates.QuantileBins",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
