@@ -40,7 +40,7 @@ from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
 from flows.tables import write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
-from models.explain import explain, family_contributions
+from models.explain import attribute, explain, family_contributions
 from models.flag_details import (
     SERIES_WEEKS,
     families_json,
@@ -190,7 +190,9 @@ def explain_flags(
     """Reasons in words and family contributions for the flagged rows only (exact SHAP)."""
     if rows.height == 0:
         return explain(model, rows, catalog), {}
-    return explain(model, rows, catalog), families_json(family_contributions(model, rows, catalog), catalog)
+    attribution = attribute(model, rows)  # once for both: the exact SHAP values are the costly part
+    reasons = explain(model, rows, catalog, attribution=attribution)
+    return reasons, families_json(family_contributions(model, rows, catalog, attribution), catalog)
 
 
 @task(name="recent-signal-weeks", **PURE)

@@ -85,9 +85,18 @@ def train_final(
     tables: TrainingTables, name: str, horizon: int, catalog: Catalog
 ) -> tuple[FittedModel, int, int]:
     """The chosen candidate, fitted on every week with a known outcome and calibrated on the latest."""
-    fit, calibrate = known_before(tables.table, tables.last_week + timedelta(weeks=1), horizon)
+    known_until = tables.last_week + timedelta(weeks=1)
+    fit, calibrate = known_before(tables.table, known_until, horizon)
     return (
-        fit_calibrated(name, fit, calibrate, features_of(tables.table), catalog=catalog),
+        fit_calibrated(
+            name,
+            fit,
+            calibrate,
+            features_of(tables.table),
+            catalog=catalog,
+            horizon=horizon,
+            known_until=known_until,
+        ),
         fit.height,
         calibrate.height,
     )
@@ -203,6 +212,8 @@ def run_retrain(
             "fit_rows": fit_rows,
             "calibration_rows": calibration_rows,
             "n_features": len(features),
+            # A horizon ensemble's members learned these horizons; a single pipeline: the horizon.
+            "learned_horizons": list(getattr(final.pipeline, "horizons", [horizon])),
             "data_sha256": tables.fingerprint["sha256"],
             "catalog": catalog.source,
         }

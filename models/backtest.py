@@ -73,14 +73,23 @@ def time_backtest(
     scored: dict[str, pl.DataFrame] = {}
     models: dict[str, FittedModel] = {}
     for name in candidates:
-        models[name] = fit_calibrated(name, split.fit, split.calibrate, features, seed, catalog)
+        models[name] = fit_calibrated(
+            name, split.fit, split.calibrate, features, seed, catalog, horizon=horizon, known_until=cutoff
+        )
         scored[name] = choose_weekly_flags(score_rows(models[name], split.score), capacity)
         metrics[name] = evaluate(scored[name], horizon, capacity)
     chosen = choose(metrics)
     naive_split = time_split(naive, cutoff, horizon)
     naive_features = feature_columns(naive.columns)
     naive_model = fit_calibrated(
-        chosen, naive_split.fit, naive_split.calibrate, naive_features, seed, catalog
+        chosen,
+        naive_split.fit,
+        naive_split.calibrate,
+        naive_features,
+        seed,
+        catalog,
+        horizon=horizon,
+        known_until=cutoff,
     )
     naive_scored = choose_weekly_flags(score_rows(naive_model, naive_split.score), capacity)
     return BacktestResult(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from features import drift
 from features.build import FAMILY_PREFIX
@@ -16,7 +21,6 @@ from features.catalog import Catalog
 
 # Ordered from simplest to most complex: a tie in back-test quality goes to the earlier one.
 SIMPLICITY_ORDER = ("logistic", "gradient_boosting")
-
 
 # Features whose direction the catalog fixes: a move the catalog calls risky may never lower risk.
 _DIRECTED_SIGNAL_FEATURES = (
@@ -90,4 +94,134 @@ def gradient_boosting(seed: int = 0, constraints: list[int] | None = None) -> Pi
 CANDIDATES: dict[str, Callable[[int, list[int] | None], Pipeline]] = {
     "logistic": logistic_regression,
     "gradient_boosting": gradient_boosting,
+}
+
+
+class QuantileBins(TransformerMixin, BaseEstimator):
+    """Each feature's values replaced by the number of its quantile bin; missing values stay missing.
+
+    Why: with row weights (the balanced class weights), scikit-learn's histogram boosting finds its
+    bin edges as weighted percentiles, one pass per edge and feature: 24 of the 37 s of one fit at
+    5,000 people. Given at most `max_bins` distinct values per feature it takes them as they are,
+    so the same kind of edges, weighted by the balanced class weights of `y`, are found here from
+    one sort per feature. (Unweighted edges ranked worse: back-test AP 0.369 against 0.377.) The
+    bins only ever grow with the value, so the catalog's monotone constraints still hold.
+    """
+
+    def __init__(self, max_bins: int = 63, subsample: int = 200_000, random_state: int = 0) -> None:
+        self.max_bins = max_bins
+        self.subsample = subsample
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> QuantileBins:  # noqa: N803 (sklearn's name)
+        """Learn each feature's bin edges from (a sample of) the rows, weighted by balanced class weights."""
+        values = np.asfortranarray(X, dtype=np.float32)  # one column at a time below
+        weights = np.ones(values.shape[0]) if y is None else compute_sample_weight("balanced", y)
+        if values.shape[0] > self.subsample:
+            rng = np.random.default_rng(self.random_state)
+            rows = np.sort(rng.choice(values.shape[0], self.subsample, replace=False))
+            values, weights = values[rows], weights[rows]
+        levels = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
+        self.edges_: list[np.ndarray] = []
+        for j in range(values.shape[1]):
+            column = values[:, j]
+            seen = ~np.isnan(column)
+            order = np.argsort(column[seen], kind="stable")
+            ordered = column[seen][order].astype(np.float64)
+            if ordered.size == 0:
+                self.edges_.append(np.empty(0))
+                continue
+            distinct = ordered[np.r_[True, np.diff(ordered) > 0]]
+            if distinct.size <= self.max_bins:
+                edges = (distinct[:-1] + distinct[1:]) / 2.0
+            else:
+                cumulative = np.cumsum(weights[seen][order])
+                at = np.searchsorted(cumulative, levels * cumulative[-1], side="left")
+                edges = np.unique(ordered[np.minimum(at, ordered.size - 1)])
+                edges = edges[edges < ordered[-1]]  # an edge at the maximum would leave an empty last bin
+            self.edges_.append(edges)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """Bin numbers (0, 1, ...) as float32, NaN where the value is missing."""
+        values = np.asfortranarray(X, dtype=np.float32)
+        if values.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected {self.n_features_in_} features, got {values.shape[1]}")
+        binned = np.empty(values.shape, dtype=np.float32, order="F")
+        for j, edges in enumerate(self.edges_):
+            column = values[:, j]
+            binned[:, j] = np.searchsorted(edges, column, side="left")
+            binned[np.isnan(column), j] = np.nan
+        return binned
+
+
+def on_raw_values(pipeline: Pipeline) -> Pipeline:
+    """A fitted Pipeline([bins=QuantileBins, model=boosting]) as one boosting step that reads raw values.
+
+    Same scores and SHAP values, without binning every row again when scoring: each split's
+    threshold moves from bin numbers to the feature's own values. A split sends a bin number
+    b <= t left; since b = (number of edges below x), b <= floor(t) exactly when x <= edges[floor(t)].
+    The boosting model's bin edges are rewritten the same way, so the fitted model stays consistent.
+    The pipeline given is left as it was.
+    """
+    bins = pipeline.named_steps["bins"]
+    boosting = copy.deepcopy(pipeline.named_steps["model"])
+    for round_predictors in boosting._predictors:
+        for predictor in round_predictors:
+            nodes = predictor.nodes
+            for node in np.flatnonzero(nodes["is_leaf"] == 0):
+                edges = bins.edges_[nodes["feature_idx"][node]]
+                nodes["num_threshold"][node] = _raw_threshold(edges, nodes["num_threshold"][node])
+    mapper = boosting._bin_mapper
+    mapper.bin_thresholds_ = [
+        np.array([_raw_threshold(bins.edges_[f], t) for t in thresholds], dtype=thresholds.dtype)
+        for f, thresholds in enumerate(mapper.bin_thresholds_)
+    ]
+    return Pipeline([("model", boosting)])
+
+
+def _raw_threshold(edges: np.ndarray, bin_threshold: float) -> float:
+    # Infinite thresholds (a split of missing against present values) mean the same in both spaces.
+    if not np.isfinite(bin_threshold):
+        return float(bin_threshold)
+    below = int(np.floor(bin_threshold))
+    return float(edges[below]) if below < edges.size else float("inf")
+
+
+def gradient_boosting_member(seed: int = 0, constraints: list[int] | None = None) -> Pipeline:
+    """The boosting candidate as one member of a horizon ensemble: half the rounds at twice the rate.
+
+    Its inputs are binned first (QuantileBins), which makes a fit about twice as fast; once
+    fitted, `on_raw_values` folds the bins into the trees.
+    """
+    boosting = gradient_boosting(seed, constraints).named_steps["model"]
+    boosting.set_params(max_iter=75, learning_rate=0.16)
+    return Pipeline(
+        [("bins", QuantileBins(max_bins=boosting.max_bins, random_state=seed)), ("model", boosting)]
+    )
+
+
+@dataclass(frozen=True)
+class HorizonPlan:
+    """How a candidate learns as a horizon ensemble (models.train.HorizonEnsemble).
+
+    One member per extension: weeks added to the horizon the outcome is learned over (0 is the
+    horizon itself), each member built by `member`.
+    """
+
+    extensions: tuple[int, ...]
+    member: Callable[[int, list[int] | None], Pipeline]
+
+
+# Where the data has time to spare (a time split), the boosting candidate learns as a horizon
+# ensemble. Back-test average precision on the 5,000-person simulator, seeds 11 / 12 (the boosting
+# candidate alone: 0.364 / 0.329), with members of 150 rounds at rate 0.08: horizons 12 and 16
+# 0.369 / 0.333; 12, 16 and 20 0.371 / 0.337; 12 to 24 0.373 / 0.338; 12 to 28 0.374 (seed 11).
+# With members of 75 rounds at rate 0.16, which cost about 0.6 of a full fit each: 12 and 20
+# 0.370 / 0.338; 12, 16 and 20 0.377 / 0.337; 12 to 24 0.378 / 0.336. Members that learn from half
+# of the people were far weaker (three of four on half: 0.358). Three members of 75 rounds: nearly
+# all of the gain, at about twice the training time of one model of 150 rounds.
+HORIZON_ENSEMBLES: dict[str, HorizonPlan] = {
+    "gradient_boosting": HorizonPlan(extensions=(0, 4, 8), member=gradient_boosting_member),
 }

@@ -3,8 +3,9 @@
 Pure: a fitted model and feature rows in, frames out (no file I/O, no tracking).
 
 * `shap_values` gives exact SHAP values in log-odds for the model family in use: the tree
-  explainer (tree-path-dependent) for gradient boosting, the linear explainer on the imputed and
-  scaled matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
+  explainer (tree-path-dependent) for gradient boosting (for a horizon ensemble of boosting
+  pipelines, the mean of its members' values), the linear explainer on the imputed and scaled
+  matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
   sampled approximations, slow, and would make the same flag read differently from run to run.
 * `family_contributions` sums them per family (for charts).
 * `explain` turns them into the top reasons of each flagged row: a family that raises risk, the
@@ -59,7 +60,7 @@ from features.build import FAMILY_PREFIX
 from features.catalog import Catalog, SignalInfo
 from features.context import weeks_since
 from features.drift import drift_feature
-from models.train import FittedModel, matrix
+from models.train import FittedModel, HorizonEnsemble, matrix
 
 OVERALL = "overall"
 CONTEXT = "context"
@@ -114,23 +115,51 @@ def attribute(model: FittedModel, rows: pl.DataFrame) -> Attribution:
     background data and is exact for the trees. Logistic pipeline: `shap.LinearExplainer` on the
     imputed and scaled matrix with the scaler's mean (all zeros) as background, so each value is
     coefficient times scaled input; missing-indicator columns are added to the feature they flag.
-    Raises TypeError for any other pipeline.
+    Horizon ensemble: the mean of its members' SHAP values, exact because it scores the mean of
+    their log-odds. Raises TypeError for any other model.
     """
-    pipeline = model.pipeline
+    x = matrix(rows, model.features)
+    if isinstance(model.pipeline, HorizonEnsemble):
+        parts = [
+            _pipeline_attribution(model.name, member, x, model.features) for member in model.pipeline.members
+        ]
+        return Attribution(
+            values=np.mean([part.values for part in parts], axis=0),
+            base_value=float(np.mean([part.base_value for part in parts])),
+            features=model.features,
+        )
+    return _pipeline_attribution(model.name, model.pipeline, x, model.features)
+
+
+def _pipeline_attribution(
+    name: str, pipeline: object, x: np.ndarray, features: tuple[str, ...]
+) -> Attribution:
     if not isinstance(pipeline, Pipeline) or "model" not in pipeline.named_steps:
         raise TypeError(f"cannot explain {type(pipeline).__name__}: expected a Pipeline with a 'model' step")
-    x = matrix(rows, model.features)
     estimator = pipeline.named_steps["model"]
     if isinstance(estimator, HistGradientBoostingClassifier) and len(pipeline.steps) == 1:
-        return _tree_attribution(estimator, x, model.features)
+        return _tree_attribution(estimator, x, features)
     if isinstance(estimator, LogisticRegression):
-        return _linear_attribution(pipeline, x, model.features)
-    steps = ", ".join(f"{name}={type(step).__name__}" for name, step in pipeline.steps)
+        return _linear_attribution(pipeline, x, features)
+    steps = ", ".join(f"{step_name}={type(step).__name__}" for step_name, step in pipeline.steps)
     raise TypeError(
-        f"cannot explain model {model.name!r} ({steps}): exact SHAP is implemented for "
-        "Pipeline([model=HistGradientBoostingClassifier]) and "
-        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression])"
+        f"cannot explain model {name!r} ({steps}): exact SHAP is implemented for "
+        "Pipeline([model=HistGradientBoostingClassifier]), "
+        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression]) "
+        "and a HorizonEnsemble of the former"
     )
+
+
+def _attribution_of(model: FittedModel, rows: pl.DataFrame, given: Attribution | None) -> Attribution:
+    if given is None:
+        return attribute(model, rows)
+    if given.features != model.features or given.values.shape != (rows.height, len(model.features)):
+        raise ValueError(
+            f"the attribution given holds {given.values.shape[0]} rows x {given.values.shape[1]} features; "
+            f"expected one row per row to explain ({rows.height}) and the model's {len(model.features)} "
+            "features in its order"
+        )
+    return given
 
 
 def shap_values(model: FittedModel, rows: pl.DataFrame) -> np.ndarray:
@@ -254,15 +283,18 @@ def _sum_columns(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.nda
     return values @ membership
 
 
-def family_contributions(model: FittedModel, rows: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+def family_contributions(
+    model: FittedModel, rows: pl.DataFrame, catalog: Catalog, attribution: Attribution | None = None
+) -> pl.DataFrame:
     """Summed SHAP value (log-odds) of every family for every row, for charts.
 
     Long: person_id, week, family, contribution. Every family of the model's features appears,
     "overall", "context" and "planned_leave" too, so that per row the contributions plus the
-    model's expected value give its raw output (decision_function).
+    model's expected value give its raw output (decision_function). `attribution`: the rows'
+    SHAP values when already computed (`attribute(model, rows)`), so they are not computed twice.
     """
     keys = _keys(rows)
-    attribution = attribute(model, rows)
+    attribution = _attribution_of(model, rows, attribution)
     names, group = _family_index(attribution.features, catalog)
     sums = _sum_columns(attribution.values, group, len(names))
     return (
@@ -542,7 +574,13 @@ def _reasons_of_row(
     return reasons
 
 
-def explain(model: FittedModel, rows: pl.DataFrame, catalog: Catalog, top: int = 3) -> pl.DataFrame:
+def explain(
+    model: FittedModel,
+    rows: pl.DataFrame,
+    catalog: Catalog,
+    top: int = 3,
+    attribution: Attribution | None = None,
+) -> pl.DataFrame:
     """The top `top` reasons per row (usually the flagged ones), one row per (person_id, week, rank).
 
     Columns: person_id, week, rank (1 = leading), family, family_label, signal, signal_label,
@@ -556,12 +594,13 @@ def explain(model: FittedModel, rows: pl.DataFrame, catalog: Catalog, top: int =
     gives the sentence, built from the catalog and that row's real numbers, without any person
     identifier; a family without such a signal is passed over for the next. `prompts` holds the
     leading family's conversation prompts, repeated on every reason of that person-week. A row
-    where no family raises risk gets no reasons (no rows).
+    where no family raises risk gets no reasons (no rows). `attribution`: the rows' SHAP values
+    when already computed (`attribute(model, rows)`).
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     keys = _keys(rows)
-    attribution = attribute(model, rows)
+    attribution = _attribution_of(model, rows, attribution)
     plan = _plan(attribution.features, catalog)
     family_sums = _sum_columns(attribution.values, plan.family_of_feature, len(plan.families))
     feeds = plan.aspect_of_feature >= 0

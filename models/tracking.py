@@ -20,8 +20,10 @@ import polars as pl
 MODEL_NAME = "ewarn-risk"
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
-# What skops may load back: the calibration wrapper and the boosted trees, nothing arbitrary.
+# What skops may load back: the calibration wrapper, the boosted trees and our horizon ensemble
+# of them, nothing arbitrary.
 TRUSTED_TYPES = [
+    "models.train.HorizonEnsemble",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -4,23 +4,65 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import polars as pl
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from features.catalog import Catalog
-from models.candidates import CANDIDATES, monotone_constraints
+from models.candidates import CANDIDATES, HORIZON_ENSEMBLES, monotone_constraints, on_raw_values
+
+
+class HorizonEnsemble(ClassifierMixin, BaseEstimator):
+    """Pipelines that learned the same outcome over longer and longer horizons; scores their mean log-odds.
+
+    Each member comes fitted (see fit_calibrated); `fit` only checks that they agree and records
+    their classes, so the ensemble can be calibrated and saved like any scikit-learn classifier.
+    The mean of log-odds keeps exact SHAP simple: the members' SHAP values, averaged.
+    """
+
+    def __init__(self, members: Sequence[Pipeline] = (), horizons: Sequence[int] = ()) -> None:
+        self.members = members
+        self.horizons = horizons
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> HorizonEnsemble:  # noqa: N803 (sklearn's name)
+        """Check the fitted members (one per horizon, same classes and inputs); fits nothing."""
+        if not self.members or len(self.members) != len(self.horizons):
+            raise ValueError("a horizon ensemble needs one fitted member per horizon")
+        classes = [tuple(member.classes_) for member in self.members]
+        if len(set(classes)) != 1 or len(classes[0]) != 2:
+            raise ValueError(f"the members must share two classes, they have {classes}")
+        self.classes_ = np.asarray(self.members[0].classes_)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """The members' mean log-odds of the outcome."""
+        # In the members' own input type once, rather than one converted copy per member.
+        values = np.asarray(X, dtype=np.float64)
+        return np.mean([member.decision_function(values) for member in self.members], axis=0)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """Uncalibrated probabilities from the mean log-odds (the calibration maps them)."""
+        positive = expit(self.decision_function(X))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """The more likely class per row."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
 @dataclass(frozen=True)
 class FittedModel:
-    """A fitted pipeline, its calibration, and the feature columns it expects, in order."""
+    """A fitted pipeline (or horizon ensemble of them), its calibration, and its feature columns, in order."""
 
     name: str
-    pipeline: Pipeline
+    pipeline: Pipeline | HorizonEnsemble
     calibrated: CalibratedClassifierCV
     features: tuple[str, ...]
 
@@ -50,6 +92,27 @@ def _candidate(name: str, features: list[str], seed: int, catalog: Catalog | Non
     return CANDIDATES[name](seed, constraints)
 
 
+def horizon_members(
+    fit_rows: pl.DataFrame, horizon: int, known_until: date, extensions: Sequence[int]
+) -> list[tuple[int, pl.DataFrame]]:
+    """Per longer horizon: the fit rows whose whole longer horizon ends before `known_until`, relabelled.
+
+    A row is positive for horizon h when the person's first outcome falls 1 to h weeks later
+    (`weeks_to_outcome`). Only rows with week + h < known_until are kept, so every label, positive
+    or negative, rests on events dated before `known_until`, as the plain label does. A horizon
+    whose rows hold one class only is left out. Extension 0 is the plain label on every fit row.
+    """
+    members = []
+    for extension in extensions:
+        longer = horizon + extension
+        rows = fit_rows.filter(pl.col("week") + pl.duration(weeks=longer) < known_until).with_columns(
+            pl.col("weeks_to_outcome").is_between(1, longer).fill_null(False).cast(pl.Int8).alias("label")
+        )
+        if rows["label"].n_unique() == 2:
+            members.append((longer, rows))
+    return members
+
+
 def fit_calibrated(
     name: str,
     fit_rows: pl.DataFrame,
@@ -57,20 +120,44 @@ def fit_calibrated(
     features: list[str],
     seed: int = 0,
     catalog: Catalog | None = None,
+    *,
+    horizon: int | None = None,
+    known_until: date | None = None,
 ) -> FittedModel:
     """Fit candidate `name` on `fit_rows`, then calibrate its probabilities on `calibration_rows`.
 
     The calibration rows must be disjoint from the fit rows (later in time, or other people):
-    the fitted pipeline is frozen and only the sigmoid mapping is learned on them. Features with
+    the fitted model is frozen and only the sigmoid mapping is learned on them. Features with
     no observed value in the fit rows are left out of the model's feature list. With a `catalog`,
     the catalog's risk directions become monotone constraints where the learner supports them.
+
+    With `horizon` and `known_until` (the date no event is known from, e.g. the back-test's cutoff),
+    a candidate listed in HORIZON_ENSEMBLES becomes a HorizonEnsemble: one pipeline per longer
+    horizon (see horizon_members), scored by their mean log-odds. Longer horizons teach the
+    earlier stages of a decline from the same rare outcomes, and members that learned different
+    horizons err differently (measurements in models.candidates).
     """
     features = _learnable_features(fit_rows, features)
-    pipeline = _candidate(name, features, seed, catalog)
-    pipeline.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
-    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
+    plan = HORIZON_ENSEMBLES.get(name)
+    over_time = horizon is not None and known_until is not None and "weeks_to_outcome" in fit_rows.columns
+    if plan is not None and over_time:
+        constraints = monotone_constraints(features, catalog) if catalog is not None else None
+        members = horizon_members(fit_rows, horizon, known_until, plan.extensions)
+        # Fitted on binned inputs (fast), kept with the bins folded into the trees (fast to score).
+        pipelines = [
+            on_raw_values(
+                plan.member(seed, constraints).fit(matrix(rows, features), rows["label"].to_numpy())
+            )
+            for _, rows in members
+        ]
+        ensemble = HorizonEnsemble(pipelines, [h for h, _ in members])
+        model: Pipeline | HorizonEnsemble = ensemble.fit(matrix(fit_rows.head(1), features))
+    else:
+        model = _candidate(name, features, seed, catalog)
+        model.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
     calibrated.fit(matrix(calibration_rows, features), calibration_rows["label"].to_numpy())
-    return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
+    return FittedModel(name=name, pipeline=model, calibrated=calibrated, features=tuple(features))
 
 
 def fit_cross_calibrated(
@@ -111,8 +198,8 @@ def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
 def from_calibrated(name: str, calibrated: CalibratedClassifierCV, features: list[str]) -> FittedModel:
     """Rebuild a FittedModel from a calibrated model loaded back from the registry.
 
-    The calibration wraps the fitted pipeline in a FrozenEstimator; explanations need the
-    pipeline itself.
+    The calibration wraps the fitted pipeline (or horizon ensemble) in a FrozenEstimator;
+    explanations need the model itself.
     """
     frozen = calibrated.estimator
     pipeline = frozen.estimator if isinstance(frozen, FrozenEstimator) else frozen

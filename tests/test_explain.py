@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -19,6 +20,7 @@ from models.explain import (
     CONTEXT,
     OVERALL,
     PLANNED_LEAVE,
+    Attribution,
     _Aspect,
     attribute,
     explain,
@@ -32,7 +34,7 @@ from models.explain import _reason_order as reason_order
 from models.explain import _sentence as sentence_of
 from models.metrics import choose_weekly_flags
 from models.splits import time_split
-from models.train import FittedModel, fit_calibrated, matrix, score_rows
+from models.train import FittedModel, HorizonEnsemble, fit_calibrated, matrix, score_rows
 from simulator.organisation import simulate_organisation
 
 CATALOG = load_catalog()
@@ -206,6 +208,49 @@ def test_family_contributions_add_up_too(models: dict[str, FittedModel], synthet
         raw_output(model, rows),
         atol=1e-3,
     )
+
+
+def test_shap_values_computed_once_serve_reasons_and_families_alike(
+    models: dict[str, FittedModel], synthetic
+) -> None:
+    model, rows = models["gradient_boosting"], synthetic[:40]
+    attribution = attribute(model, rows)
+    assert explain(model, rows, CATALOG, attribution=attribution).equals(explain(model, rows, CATALOG))
+    assert family_contributions(model, rows, CATALOG, attribution).equals(
+        family_contributions(model, rows, CATALOG)
+    )
+    # Values of other rows, or of features in another order, are refused, not silently misread.
+    with pytest.raises(ValueError, match="expected one row per row to explain"):
+        explain(model, rows[:10], CATALOG, attribution=attribution)
+    reordered = Attribution(attribution.values, attribution.base_value, attribution.features[::-1])
+    with pytest.raises(ValueError, match="features in its order"):
+        family_contributions(model, rows, CATALOG, reordered)
+
+
+def test_a_horizon_ensemble_is_explained_by_its_members_mean(
+    models: dict[str, FittedModel], synthetic
+) -> None:
+    single = models["gradient_boosting"]
+    fit = synthetic[:4500]
+    # A second member that learned a different outcome: the label of a shifted signal.
+    inputs = matrix(fit, single.features)
+    other_label = (fit["kudos_received__deviation"].fill_null(0.0) < -0.5).cast(pl.Int8).to_numpy()
+    with one_thread():
+        other = Pipeline([("model", clone(single.pipeline.named_steps["model"]))]).fit(inputs, other_label)
+    ensemble = HorizonEnsemble([single.pipeline, other], [12, 16]).fit(inputs)
+    model = FittedModel("gradient_boosting", ensemble, single.calibrated, single.features)
+    rows = synthetic[:300]
+    attribution = attribute(model, rows)
+    np.testing.assert_allclose(
+        attribution.values.sum(axis=1) + attribution.base_value, raw_output(model, rows), atol=1e-3
+    )
+    members = [
+        attribute(FittedModel("m", member, single.calibrated, single.features), rows)
+        for member in ensemble.members
+    ]
+    np.testing.assert_allclose(attribution.values, (members[0].values + members[1].values) / 2)
+    assert not np.allclose(members[0].values, members[1].values)
+    assert explain(model, rows[:20], CATALOG).height > 0
 
 
 def test_missing_indicator_shares_go_to_the_feature_they_flag(models: dict[str, FittedModel]) -> None:
@@ -493,7 +538,11 @@ def simulated() -> dict[str, object]:
     split = time_split(table, weeks[int(0.6 * len(weeks))], horizon=12)
     features = feature_columns(table.columns)
     with one_thread():
-        model = fit_calibrated("gradient_boosting", split.fit, split.calibrate, features)
+        # As the product trains it: a horizon ensemble (the time split leaves the time for it).
+        model = fit_calibrated(
+            "gradient_boosting", split.fit, split.calibrate, features, horizon=12, known_until=split.cutoff
+        )
+    assert isinstance(model.pipeline, HorizonEnsemble)
     flags = first_correct_flags(model, split.score, org.truth)
     rows = split.score.join(flags, on=["person_id", "week"])
     return {"model": model, "rows": rows}

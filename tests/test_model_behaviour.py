@@ -11,7 +11,7 @@ from features.build import FeatureRequest, build_features, feature_columns
 from features.catalog import load_catalog
 from models.candidates import monotone_constraints
 from models.splits import known_before
-from models.train import FittedModel, fit_calibrated
+from models.train import FittedModel, HorizonEnsemble, fit_calibrated
 from simulator.organisation import simulate_organisation
 
 CATALOG = load_catalog()
@@ -24,10 +24,19 @@ def trained() -> tuple[FittedModel, pl.DataFrame]:
     table = build_features(
         org.signals.lazy(), org.events.lazy(), org.people.lazy(), CATALOG, FeatureRequest(with_labels=True)
     ).collect()
-    fit, calibrate = known_before(table, table["week"].max(), horizon=12)
+    known_until = table["week"].max()
+    fit, calibrate = known_before(table, known_until, horizon=12)
+    # As the product trains it: a horizon ensemble whose every member is monotone where told.
     model = fit_calibrated(
-        "gradient_boosting", fit, calibrate, feature_columns(table.columns), catalog=CATALOG
+        "gradient_boosting",
+        fit,
+        calibrate,
+        feature_columns(table.columns),
+        catalog=CATALOG,
+        horizon=12,
+        known_until=known_until,
     )
+    assert isinstance(model.pipeline, HorizonEnsemble) and len(model.pipeline.members) > 1
     rows = table.filter(pl.col("eligible") & (pl.col("week") == table["week"].max())).head(300)
     return model, rows
 

@@ -8,9 +8,11 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+import shap
+from sklearn.pipeline import Pipeline
 
 from models.backtest import choose
-from models.candidates import logistic_regression
+from models.candidates import QuantileBins, gradient_boosting_member, logistic_regression, on_raw_values
 from models.metrics import choose_weekly_flags, evaluate, flag_churn
 from models.promotion import decide
 from models.splits import (
@@ -21,7 +23,7 @@ from models.splits import (
     person_folds,
     time_split,
 )
-from models.train import fit_cross_calibrated, matrix
+from models.train import HorizonEnsemble, fit_calibrated, fit_cross_calibrated, horizon_members, matrix
 
 START = date(2024, 1, 1)
 
@@ -201,3 +203,122 @@ def test_cross_calibration_fits_on_every_row_and_calibrates_out_of_fold() -> Non
     assert (learned.a_, learned.b_) == pytest.approx((expected.a_, expected.b_), rel=1e-2)
     in_sample = _SigmoidCalibration().fit(on_all.decision_function(inputs), labels)
     assert (learned.a_, learned.b_) != pytest.approx((in_sample.a_, in_sample.b_), rel=1e-2)
+
+
+def test_longer_horizons_learn_only_from_outcomes_known_before_the_cutoff() -> None:
+    table = labelled_table(n_people=60)
+    cutoff = week(45)
+    # Every row with a known 12-week label (fit and calibration rows alike), the newest ones included.
+    known = table.filter(pl.col("eligible") & (pl.col("week") + timedelta(weeks=12) < cutoff))
+    members = horizon_members(known, 12, cutoff, (0, 4, 8, 12))
+    assert [h for h, _ in members] == [12, 16, 20, 24]
+    plain = members[0][1]
+    assert plain.select("person_id", "week", "label").equals(known.select("person_id", "week", "label"))
+    for longer, rows in members:
+        assert (rows["week"] + timedelta(weeks=longer) < cutoff).all()
+        to_outcome = rows["weeks_to_outcome"]
+        expected = ((to_outcome >= 1) & (to_outcome <= longer)).fill_null(False).cast(pl.Int8)
+        assert rows["label"].to_list() == expected.to_list()
+    assert [rows.height for _, rows in members] == sorted((rows.height for _, rows in members), reverse=True)
+    assert members[-1][1].height < plain.height and members[-1][1]["label"].sum() > plain["label"].sum() / 2
+
+    # Forget every outcome dated on or after the cutoff: no member may change.
+    unknown = (pl.col("week") + pl.duration(weeks=pl.col("weeks_to_outcome"))) >= cutoff
+    forgotten = known.with_columns(
+        pl.when(unknown).then(None).otherwise(pl.col("weeks_to_outcome")).alias("weeks_to_outcome")
+    )
+    assert forgotten["weeks_to_outcome"].null_count() > known["weeks_to_outcome"].null_count()
+    for (longer, rows), (again, rows_again) in zip(
+        members, horizon_members(forgotten, 12, cutoff, (0, 4, 8, 12)), strict=True
+    ):
+        assert longer == again and rows["label"].equals(rows_again["label"])
+
+
+def test_a_longer_horizon_with_one_class_is_left_out() -> None:
+    rows = pl.DataFrame(
+        {
+            "week": [week(0), week(1), week(10), week(11)],
+            "weeks_to_outcome": [5, None, None, 3],
+            "label": [1, 0, 0, 1],
+        }
+    )
+    # Only weeks 0 and 1 see 24 weeks before week 26, and they hold both classes; 36 weeks: none.
+    assert [h for h, _ in horizon_members(rows, 12, week(26), (0, 12, 24))] == [12, 24]
+    assert [h for h, _ in horizon_members(rows.head(1), 12, week(26), (0, 12))] == []
+
+
+def test_the_boosting_candidate_learns_as_a_horizon_ensemble_when_time_allows() -> None:
+    table = labelled_table(n_people=90).with_columns(
+        # A signal that drops as the outcome nears, so that every member has something to learn.
+        (pl.col("x") - 3.0 / pl.col("weeks_to_outcome").clip(1, None).fill_null(1000)).alias("x")
+    )
+    cutoff = week(45)
+    split = time_split(table, cutoff, horizon=12)
+    model = fit_calibrated(
+        "gradient_boosting", split.fit, split.calibrate, ["x"], horizon=12, known_until=cutoff
+    )
+    ensemble = model.pipeline
+    assert isinstance(ensemble, HorizonEnsemble) and list(ensemble.horizons) == [12, 16, 20]
+    inputs = matrix(split.score, model.features)
+    members = np.array([member.decision_function(inputs) for member in ensemble.members])
+    assert not np.allclose(members[0], members[-1]), "members that learned the same thing prove nothing"
+    np.testing.assert_allclose(ensemble.decision_function(inputs), members.mean(axis=0))
+    risk = model.predict_risk(split.score)
+    assert np.all((risk > 0) & (risk < 1))
+    # The calibration is a monotone map of the ensemble's mean log-odds.
+    order = np.argsort(members.mean(axis=0), kind="stable")
+    assert np.all(np.diff(risk[order]) >= -1e-12)
+    # Without the time to spare, and for the logistic regression, one pipeline as before.
+    assert isinstance(
+        fit_calibrated("gradient_boosting", split.fit, split.calibrate, ["x"]).pipeline, Pipeline
+    )
+    logistic = fit_calibrated("logistic", split.fit, split.calibrate, ["x"], horizon=12, known_until=cutoff)
+    assert isinstance(logistic.pipeline, Pipeline)
+
+
+def test_quantile_bins_keep_order_and_missing_values_and_weigh_the_rare_class() -> None:
+    rng = np.random.default_rng(4)
+    n = 5000
+    values = np.column_stack([rng.normal(size=n), rng.integers(0, 5, n).astype(float), rng.normal(size=n)])
+    values[rng.random(n) < 0.1, 0] = np.nan
+    labels = (values[:, 2] > 1.6).astype(int)  # about 5% positives, all at the top of column 2
+    bins = QuantileBins(max_bins=16).fit(values, labels)
+    binned = bins.transform(values)
+    assert np.array_equal(np.isnan(binned), np.isnan(values))
+    for j in range(values.shape[1]):
+        seen = ~np.isnan(values[:, j])
+        assert np.unique(binned[seen, j]).size <= 16
+        order = np.argsort(values[seen, j])
+        assert np.all(np.diff(binned[seen, j][order]) >= 0), "a larger value never falls in a lower bin"
+    # Few distinct values: one bin each, as the boosting itself would do.
+    assert np.unique(binned[:, 1]).tolist() == [0, 1, 2, 3, 4]
+    # Balanced class weights put half the weight on the rare positives: more edges among them.
+    unweighted = QuantileBins(max_bins=16).fit(values)
+    assert (bins.edges_[2] > 1.6).sum() > (unweighted.edges_[2] > 1.6).sum() + 3
+    with pytest.raises(ValueError, match="expected 3 features"):
+        bins.transform(values[:, :2])
+
+
+def test_bins_folded_into_the_trees_give_the_same_scores_and_shap_values_on_raw_inputs() -> None:
+    rng = np.random.default_rng(5)
+    n, width = 6000, 5
+    values = rng.normal(size=(n, width)).astype(np.float32)
+    values[:, 1] = rng.integers(0, 4, n)  # few distinct values: edges between them
+    values[rng.random((n, width)) < 0.1] = np.nan
+    labels = (values[:, 0] + np.nan_to_num(values[:, 1]) + rng.normal(size=n) > 3.0).astype(int)
+    binned = gradient_boosting_member(0, [1, 1, 0, 0, 0]).fit(values, labels)
+    raw = on_raw_values(binned)
+    assert [name for name, _ in raw.steps] == ["model"]
+    # Unseen rows: beyond the fitted range, between and outside the few distinct values, missing.
+    unseen = (rng.normal(size=(4000, width)) * 3).astype(np.float32)
+    unseen[:, 1] = rng.integers(-1, 6, 4000) + rng.choice([0.0, 0.5], 4000)
+    unseen[rng.random((4000, width)) < 0.1] = np.nan
+    rows = np.vstack([values, unseen])
+    np.testing.assert_array_equal(raw.decision_function(rows), binned.decision_function(rows))
+    np.testing.assert_array_equal(
+        shap.TreeExplainer(raw.named_steps["model"]).shap_values(rows[:500]),
+        shap.TreeExplainer(binned.named_steps["model"]).shap_values(binned[:-1].transform(rows[:500])),
+    )
+    # The fitted pipeline it came from is left as it was.
+    assert [name for name, _ in binned.steps] == ["bins", "model"]
+    assert binned.named_steps["model"] is not raw.named_steps["model"]
