@@ -235,6 +235,7 @@ def run_retrain(
                 catalog_families=sorted(
                     {catalog.signal(f.split("__")[0]).family for f in features if "__" in f}
                 ),
+                learned_horizons=params["learned_horizons"],
             )
 
         record = log_and_register(

@@ -7,7 +7,7 @@ string comes out, to be logged next to the model.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.fairness import AUDIT_PREFIX, FairnessAudit, format_value
@@ -70,21 +70,24 @@ def model_card(
     features: list[str],
     fairness: FairnessAudit,
     catalog_families: list[str] | None = None,
+    learned_horizons: Sequence[int] = (),
 ) -> str:
     """The model card as markdown.
 
     Sections: Intended use, What it must not be used for, Data (the fingerprint), Features,
     Metrics (every candidate beside the naive reference), Fairness audit, Limits. `data` is the
     data fingerprint (row counts, date range, people, hash), `metrics` maps each candidate to its
-    back-test metrics, `naive` holds the naive reference's. Raises ValueError when a protected
-    attribute (`audit_*`) is among the features, because the card would then state a falsehood.
+    back-test metrics, `naive` holds the naive reference's. `learned_horizons`: the horizons a
+    horizon ensemble's members learned (named in the header when more than one). Raises
+    ValueError when a protected attribute (`audit_*`) is among the features, because the card
+    would then state a falsehood.
     """
     protected = [f for f in features if f.startswith(AUDIT_PREFIX)]
     if protected:
         raise ValueError(f"protected attributes must never be features, found {protected}")
     share = _percent(capacity)
     sections = [
-        _header(model_name, version, trained_at, horizon, share, chosen),
+        _header(model_name, version, trained_at, horizon, share, chosen, learned_horizons),
         _intended_use(horizon, share),
         _must_not(),
         _data(data),
@@ -112,19 +115,30 @@ def _percent(share: float) -> str:
 
 
 def _header(
-    model_name: str, version: str | None, trained_at: str, horizon: int, share: str, chosen: str
+    model_name: str,
+    version: str | None,
+    trained_at: str,
+    horizon: int,
+    share: str,
+    chosen: str,
+    learned_horizons: Sequence[int],
 ) -> str:
-    return "\n".join(
-        [
-            f"# Model card: {model_name}",
-            "",
-            f"- Version: {version or 'not registered'}",
-            f"- Trained at: {trained_at}",
-            f"- Chosen candidate: {chosen}",
-            f"- Horizon: an outcome 1 to {horizon} weeks after the scored week",
-            f"- Capacity: the top {share} of people are flagged each week (at least one)",
-        ]
-    )
+    lines = [
+        f"# Model card: {model_name}",
+        "",
+        f"- Version: {version or 'not registered'}",
+        f"- Trained at: {trained_at}",
+        f"- Chosen candidate: {chosen}",
+        f"- Horizon: an outcome 1 to {horizon} weeks after the scored week",
+    ]
+    if len(learned_horizons) > 1:
+        weeks = ", ".join(str(h) for h in learned_horizons)
+        lines.append(
+            f"- Learned as: the mean log-odds of {len(learned_horizons)} models that learned an outcome "
+            f"within {weeks} weeks, each only from weeks whose whole horizon ended before the cutoff"
+        )
+    lines.append(f"- Capacity: the top {share} of people are flagged each week (at least one)")
+    return "\n".join(lines)
 
 
 def _intended_use(horizon: int, share: str) -> str:

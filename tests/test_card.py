@@ -108,6 +108,13 @@ def test_metrics_table_has_candidates_and_naive_reference(audit: FairnessAudit) 
     assert "within 12 weeks" in card
 
 
+def test_a_horizon_ensemble_names_the_horizons_it_learned(audit: FairnessAudit) -> None:
+    card = _card(audit, learned_horizons=[12, 16, 20])
+    assert "mean log-odds of 3 models that learned an outcome within 12, 16, 20 weeks" in card
+    assert "Learned as" not in _card(audit, learned_horizons=[12])
+    assert "Learned as" not in _card(audit)
+
+
 def test_nan_and_missing_render_as_na() -> None:
     assert format_metric("roc_auc", math.nan) == "n/a"
     assert format_metric("roc_auc", None) == "n/a"
