@@ -221,7 +221,8 @@ class HorizonPlan:
 # With members of 75 rounds at rate 0.16, which cost about 0.6 of a full fit each: 12 and 20
 # 0.370 / 0.338; 12, 16 and 20 0.377 / 0.337; 12 to 24 0.378 / 0.336. Members that learn from half
 # of the people were far weaker (three of four on half: 0.358). Three members of 75 rounds: nearly
-# all of the gain, at about twice the training time of one model of 150 rounds.
+# all of the gain; with binned inputs `ewarn train` at 10,000 x 104 took 504 s against 319 s for
+# one model of 150 rounds.
 HORIZON_ENSEMBLES: dict[str, HorizonPlan] = {
     "gradient_boosting": HorizonPlan(extensions=(0, 4, 8), member=gradient_boosting_member),
 }

@@ -135,7 +135,7 @@ def _header(
         weeks = ", ".join(str(h) for h in learned_horizons)
         lines.append(
             f"- Learned as: the mean log-odds of {len(learned_horizons)} models that learned an outcome "
-            f"within {weeks} weeks, each only from weeks whose whole horizon ended before the cutoff"
+            f"within {weeks} weeks, each only from weeks whose whole horizon ends within the data"
         )
     lines.append(f"- Capacity: the top {share} of people are flagged each week (at least one)")
     return "\n".join(lines)
