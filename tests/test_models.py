@@ -259,6 +259,8 @@ def test_the_boosting_candidate_learns_as_a_horizon_ensemble_when_time_allows() 
     )
     ensemble = model.pipeline
     assert isinstance(ensemble, HorizonEnsemble) and list(ensemble.horizons) == [12, 16, 20]
+    # Fitted on bins, kept without them: scoring never bins (the 100,000-person nightly's budget).
+    assert all([name for name, _ in member.steps] == ["model"] for member in ensemble.members)
     inputs = matrix(split.score, model.features)
     members = np.array([member.decision_function(inputs) for member in ensemble.members])
     assert not np.allclose(members[0], members[-1]), "members that learned the same thing prove nothing"
