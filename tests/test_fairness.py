@@ -255,8 +255,10 @@ def test_simulated_organisation() -> None:
     labelled = (
         add_labels(grid, org.events.lazy(), horizon=12, known_until=pl.lit(known_until))
         .filter(pl.col("eligible"))
+        .sort("person_id", "week")
         .collect()
     )
+    # Sorted first: `unique()` keeps no order, and the seeded scores must land on the same rows every run.
     rng = np.random.default_rng(0)
     scored = choose_weekly_flags(labelled.with_columns(pl.Series("score", rng.random(labelled.height))), 0.02)
 
@@ -278,9 +280,13 @@ def test_simulated_organisation() -> None:
         assert shown["people"].sum() <= scored["person_id"].n_unique()
         ratio = audit.ratios[attribute]
         assert ratio is None or 0 <= ratio <= 1
-    # Random scores flag every group at about the capacity.
-    shown_rates = table.filter(~pl.col("suppressed"))["flag_rate"]
-    assert shown_rates.min() > 0.005 and shown_rates.max() < 0.05
+    # Random scores flag every sizeable group at about the capacity (2%). Groups of a few people are
+    # left out: seven people's 400 person-weeks can hold 1 flag or 15 by chance alone. Over 200
+    # shuffles of the rows, groups of 50 or more ranged 1.5% to 3.1%.
+    shown = table.filter(~pl.col("suppressed"))
+    sizeable_rates = shown.filter(pl.col("people") >= 50)["flag_rate"]
+    assert sizeable_rates.len() >= 6
+    assert sizeable_rates.min() > 0.01 and sizeable_rates.max() < 0.035
     summary = json.loads(json.dumps(audit.to_dict(), allow_nan=False))
     assert set(summary["attributes"]) == {"audit_gender", "audit_age_band"}
     text = json.dumps(summary) + audit.to_markdown()
