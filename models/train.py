@@ -15,7 +15,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from features.catalog import Catalog
-from models.candidates import CANDIDATES, HORIZON_ENSEMBLES, monotone_constraints, on_raw_values
+from models.candidates import CANDIDATES, HORIZON_ENSEMBLES, fitted_for_scoring, monotone_constraints
 
 
 class HorizonEnsemble(ClassifierMixin, BaseEstimator):
@@ -145,7 +145,7 @@ def fit_calibrated(
         members = horizon_members(fit_rows, horizon, known_until, plan.extensions)
         # Fitted on binned inputs (fast), kept with the bins folded into the trees (fast to score).
         pipelines = [
-            on_raw_values(
+            fitted_for_scoring(
                 plan.member(seed, constraints).fit(matrix(rows, features), rows["label"].to_numpy())
             )
             for _, rows in members
@@ -153,8 +153,8 @@ def fit_calibrated(
         ensemble = HorizonEnsemble(pipelines, [h for h, _ in members])
         model: Pipeline | HorizonEnsemble = ensemble.fit(matrix(fit_rows.head(1), features))
     else:
-        model = _candidate(name, features, seed, catalog)
-        model.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy())
+        candidate = _candidate(name, features, seed, catalog)
+        model = fitted_for_scoring(candidate.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy()))
     calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
     calibrated.fit(matrix(calibration_rows, features), calibration_rows["label"].to_numpy())
     return FittedModel(name=name, pipeline=model, calibrated=calibrated, features=tuple(features))
@@ -185,7 +185,10 @@ def fit_cross_calibrated(
         _candidate(name, features, seed, catalog), method="sigmoid", cv=folds, ensemble=False
     )
     calibrated.fit(matrix(rows, features), rows["label"].to_numpy())
-    pipeline = calibrated.calibrated_classifiers_[0].estimator
+    # The model fitted on every row, with any bins folded in: the same scores, no binning to score.
+    fitted = calibrated.calibrated_classifiers_[0]
+    fitted.estimator = fitted_for_scoring(fitted.estimator)
+    pipeline = fitted.estimator
     return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
 
 

@@ -9,10 +9,17 @@ import numpy as np
 import polars as pl
 import pytest
 import shap
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from models.backtest import choose
-from models.candidates import QuantileBins, gradient_boosting_member, logistic_regression, on_raw_values
+from models.candidates import (
+    QuantileBins,
+    gradient_boosting,
+    gradient_boosting_member,
+    logistic_regression,
+    on_raw_values,
+)
 from models.metrics import choose_weekly_flags, evaluate, flag_churn
 from models.promotion import decide
 from models.splits import (
@@ -245,6 +252,28 @@ def test_a_longer_horizon_with_one_class_is_left_out() -> None:
     # Only weeks 0 and 1 see 24 weeks before week 26, and they hold both classes; 36 weeks: none.
     assert [h for h, _ in horizon_members(rows, 12, week(26), (0, 12, 24))] == [12, 24]
     assert [h for h, _ in horizon_members(rows.head(1), 12, week(26), (0, 12))] == []
+
+
+def test_the_single_boosting_model_scores_without_bins_with_the_scores_of_its_binned_fit() -> None:
+    table = labelled_table(n_people=90).with_columns(
+        (pl.col("x") - 3.0 / pl.col("weeks_to_outcome").clip(1, None).fill_null(1000)).alias("x")
+    )
+    rows = table.filter(pl.col("eligible") & pl.col("label").is_not_null())
+    inputs, labels = matrix(rows, ["x"]), rows["label"].to_numpy()
+    binned = clone(gradient_boosting()).fit(inputs, labels)
+    assert [name for name, _ in binned.steps] == ["bins", "model"]
+
+    folds = person_folds(rows, 3, seed=0)
+    crossed = fit_cross_calibrated("gradient_boosting", rows, folds, ["x"])
+    split = time_split(table, week(45), horizon=12)
+    later = fit_calibrated("gradient_boosting", split.fit, split.calibrate, ["x"])
+    for model in (crossed, later):
+        assert [name for name, _ in model.pipeline.steps] == ["model"]
+    # What scores in the person back-test is the model fitted on every row, bins folded in.
+    assert crossed.calibrated.calibrated_classifiers_[0].estimator is crossed.pipeline
+    np.testing.assert_array_equal(
+        crossed.pipeline.decision_function(inputs), binned.decision_function(inputs)
+    )
 
 
 def test_the_boosting_candidate_learns_as_a_horizon_ensemble_when_time_allows() -> None:
