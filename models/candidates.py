@@ -115,12 +115,13 @@ class QuantileBins(TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> QuantileBins:  # noqa: N803 (sklearn's name)
         """Learn each feature's bin edges from (a sample of) the rows, weighted by balanced class weights."""
-        values = np.asfortranarray(X, dtype=np.float32)  # one column at a time below
-        weights = np.ones(values.shape[0]) if y is None else compute_sample_weight("balanced", y)
-        if values.shape[0] > self.subsample:
+        inputs = np.asarray(X)
+        weights = np.ones(inputs.shape[0]) if y is None else compute_sample_weight("balanced", y)
+        if inputs.shape[0] > self.subsample:  # sampled before the copy below: training memory
             rng = np.random.default_rng(self.random_state)
-            rows = np.sort(rng.choice(values.shape[0], self.subsample, replace=False))
-            values, weights = values[rows], weights[rows]
+            rows = np.sort(rng.choice(inputs.shape[0], self.subsample, replace=False))
+            inputs, weights = inputs[rows], weights[rows]
+        values = np.asfortranarray(inputs, dtype=np.float32)  # one column at a time below
         levels = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
         self.edges_: list[np.ndarray] = []
         for j in range(values.shape[1]):
@@ -144,11 +145,15 @@ class QuantileBins(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
-        """Bin numbers (0, 1, ...) as float32, NaN where the value is missing."""
+        """Bin numbers (0, 1, ...), NaN where the value is missing.
+
+        As float64, the type the boosting model fits on: float32 would be copied to float64 there,
+        and both copies held at once (training memory).
+        """
         values = np.asfortranarray(X, dtype=np.float32)
         if values.shape[1] != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} features, got {values.shape[1]}")
-        binned = np.empty(values.shape, dtype=np.float32, order="F")
+        binned = np.empty(values.shape, dtype=np.float64, order="F")
         for j, edges in enumerate(self.edges_):
             column = values[:, j]
             binned[:, j] = np.searchsorted(edges, column, side="left")

@@ -94,22 +94,24 @@ def _candidate(name: str, features: list[str], seed: int, catalog: Catalog | Non
 
 def horizon_members(
     fit_rows: pl.DataFrame, horizon: int, known_until: date, extensions: Sequence[int]
-) -> list[tuple[int, pl.DataFrame]]:
-    """Per longer horizon: the fit rows whose whole longer horizon ends before `known_until`, relabelled.
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per longer horizon: which fit rows may learn it (a boolean mask) and their labels for it.
 
     A row is positive for horizon h when the person's first outcome falls 1 to h weeks later
     (`weeks_to_outcome`). Only rows with week + h < known_until are kept, so every label, positive
     or negative, rests on events dated before `known_until`, as the plain label does. A horizon
     whose rows hold one class only is left out. Extension 0 is the plain label on every fit row.
+    Masks, not copies of the rows: the members share one input matrix (training memory).
     """
     members = []
     for extension in extensions:
         longer = horizon + extension
-        rows = fit_rows.filter(pl.col("week") + pl.duration(weeks=longer) < known_until).with_columns(
-            pl.col("weeks_to_outcome").is_between(1, longer).fill_null(False).cast(pl.Int8).alias("label")
+        keep = fit_rows.select(pl.col("week") + pl.duration(weeks=longer) < known_until).to_series()
+        labels = (
+            fit_rows["weeks_to_outcome"].filter(keep).is_between(1, longer).fill_null(False).cast(pl.Int8)
         )
-        if rows["label"].n_unique() == 2:
-            members.append((longer, rows))
+        if labels.n_unique() == 2:
+            members.append((longer, keep.to_numpy(), labels.to_numpy()))
     return members
 
 
@@ -143,15 +145,17 @@ def fit_calibrated(
     if plan is not None and over_time:
         constraints = monotone_constraints(features, catalog) if catalog is not None else None
         members = horizon_members(fit_rows, horizon, known_until, plan.extensions)
+        inputs = matrix(fit_rows, features)
         # Fitted on binned inputs (fast), kept with the bins folded into the trees (fast to score).
         pipelines = [
             fitted_for_scoring(
-                plan.member(seed, constraints).fit(matrix(rows, features), rows["label"].to_numpy())
+                plan.member(seed, constraints).fit(inputs if keep.all() else inputs[keep], labels)
             )
-            for _, rows in members
+            for _, keep, labels in members
         ]
-        ensemble = HorizonEnsemble(pipelines, [h for h, _ in members])
-        model: Pipeline | HorizonEnsemble = ensemble.fit(matrix(fit_rows.head(1), features))
+        ensemble = HorizonEnsemble(pipelines, [h for h, _, _ in members])
+        model: Pipeline | HorizonEnsemble = ensemble.fit(inputs[:1])
+        del inputs
     else:
         candidate = _candidate(name, features, seed, catalog)
         model = fitted_for_scoring(candidate.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy()))
