@@ -10,7 +10,7 @@ import polars as pl
 
 from features.build import feature_columns
 from features.catalog import Catalog
-from models.candidates import SIMPLICITY_ORDER
+from models.candidates import PERSON_CANDIDATES, SIMPLICITY_ORDER, TIME_CANDIDATES
 from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
 from models.splits import learnable, person_folds, time_split
 from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, score_rows
@@ -62,7 +62,7 @@ def time_backtest(
     cutoff: date,
     horizon: int,
     capacity: float = DEFAULT_CAPACITY,
-    candidates: Sequence[str] = SIMPLICITY_ORDER,
+    candidates: Sequence[str] = TIME_CANDIDATES,
     seed: int = 0,
     catalog: Catalog | None = None,
 ) -> BacktestResult:
@@ -127,7 +127,7 @@ def person_backtest(
     folds: int,
     horizon: int,
     capacity: float = DEFAULT_CAPACITY,
-    candidates: Sequence[str] = SIMPLICITY_ORDER,
+    candidates: Sequence[str] = PERSON_CANDIDATES,
     seed: int = 0,
     catalog: Catalog | None = None,
 ) -> BacktestResult:

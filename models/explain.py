@@ -60,6 +60,7 @@ from features.build import FAMILY_PREFIX
 from features.catalog import Catalog, SignalInfo
 from features.context import weeks_since
 from features.drift import drift_feature
+from models.candidates import AppendSignedLog
 from models.train import FittedModel, HorizonEnsemble, matrix
 
 OVERALL = "overall"
@@ -114,7 +115,8 @@ def attribute(model: FittedModel, rows: pl.DataFrame) -> Attribution:
     Gradient boosting: `shap.TreeExplainer` in its default tree-path-dependent mode, which needs no
     background data and is exact for the trees. Logistic pipeline: `shap.LinearExplainer` on the
     imputed and scaled matrix with the scaler's mean (all zeros) as background, so each value is
-    coefficient times scaled input; missing-indicator columns are added to the feature they flag.
+    coefficient times scaled input; missing-indicator columns are added to the feature they flag,
+    and so is a feature's signed log (AppendSignedLog).
     Horizon ensemble: the mean of its members' SHAP values, exact because it scores the mean of
     their log-odds. Raises TypeError for any other model.
     """
@@ -145,7 +147,8 @@ def _pipeline_attribution(
     raise TypeError(
         f"cannot explain model {name!r} ({steps}): exact SHAP is implemented for "
         "Pipeline([model=HistGradientBoostingClassifier]), "
-        "Pipeline([impute=SimpleImputer, scale=StandardScaler, model=LogisticRegression]) "
+        "Pipeline([impute=SimpleImputer, (logs=AppendSignedLog,) scale=StandardScaler, "
+        "model=LogisticRegression]) "
         "and a HorizonEnsemble of the former"
     )
 
@@ -188,22 +191,25 @@ def _tree_attribution(
 def _linear_attribution(pipeline: Pipeline, x: np.ndarray, features: tuple[str, ...]) -> Attribution:
     estimator = pipeline.named_steps["model"]
     _binary_only(estimator)
-    indicated: np.ndarray = np.array([], dtype=np.int64)
+    # Which feature each column the steps make comes from, followed step by step.
+    source = np.arange(len(features))
     for name, step in pipeline.steps[:-1]:
         if isinstance(step, SimpleImputer):
             # An imputer that dropped all-missing columns is caught by the column count below.
             if step.add_indicator:
-                indicated = np.asarray(step.indicator_.features_, dtype=np.int64)
+                flagged = np.asarray(step.indicator_.features_, dtype=np.int64)
+                source = np.concatenate([source, source[flagged]])
+        elif isinstance(step, AppendSignedLog):
+            source = np.concatenate([source, source])
         elif not isinstance(step, StandardScaler):
             raise TypeError(
                 f"cannot explain the logistic pipeline: step {name!r} is {type(step).__name__}; "
-                "only SimpleImputer and StandardScaler can be mapped back to the features"
+                "only SimpleImputer, AppendSignedLog and StandardScaler can be mapped back to the features"
             )
     transformed = np.asarray(pipeline[:-1].transform(x), dtype=np.float64)
-    n_features = len(features)
-    if transformed.shape[1] != n_features + len(indicated):
+    if transformed.shape[1] != len(source):
         raise TypeError(
-            f"the logistic pipeline makes {transformed.shape[1]} columns from {n_features} features; "
+            f"the logistic pipeline makes {transformed.shape[1]} columns from {len(features)} features; "
             "cannot map them back"
         )
     # After StandardScaler the training mean is zero in every column, so a single all-zero row is
@@ -213,9 +219,10 @@ def _linear_attribution(pipeline: Pipeline, x: np.ndarray, features: tuple[str, 
 
     explainer = shap.LinearExplainer(estimator, background)
     raw = np.asarray(explainer.shap_values(transformed), dtype=np.float64)
-    values = raw[:, :n_features].copy()
-    # A missing-indicator column says "this feature was missing": its share belongs to that feature.
-    np.add.at(values, (slice(None), indicated), raw[:, n_features:])
+    # A missing-indicator column ("this feature was missing") and a feature's signed log are shares of
+    # that feature.
+    values = np.zeros((raw.shape[0], len(features)))
+    np.add.at(values, (slice(None), source), raw)
     base = float(np.ravel(explainer.expected_value)[0])
     return Attribution(values=values, base_value=base, features=features)
 

@@ -38,7 +38,7 @@ from models.train import FittedModel, HorizonEnsemble, fit_calibrated, matrix, s
 from simulator.organisation import simulate_organisation
 
 CATALOG = load_catalog()
-PIPELINES = ("gradient_boosting", "logistic")
+PIPELINES = ("gradient_boosting", "logistic", "logistic_with_logs")
 # Activity signals of the synthetic table and their typical weekly level.
 ACTIVITY = {
     "questions_asked": 5.0,
@@ -266,6 +266,25 @@ def test_missing_indicator_shares_go_to_the_feature_they_flag(models: dict[str, 
     expected = coef[j] * scaled[j] + coef[k] * scaled[k]
     assert shap_values(model, row)[0, j] == pytest.approx(expected, abs=1e-6)
     assert coef[k] * scaled[k] != pytest.approx(0.0)
+
+
+def test_a_signed_log_share_goes_to_the_feature_it_was_taken_of(models: dict[str, FittedModel]) -> None:
+    model = models["logistic_with_logs"]
+    row = hand_row(**{"kudos_received__level_4w": None, "kudos_received__deviation": None})
+    pipeline = model.pipeline
+    indicated = list(pipeline.named_steps["impute"].indicator_.features_)
+    imputed = len(model.features) + len(indicated)  # the columns the logs step takes in
+    j = model.features.index("questions_asked__deviation")
+    scaled = pipeline[:-1].transform(matrix(row, model.features))[0]
+    coef = pipeline.named_steps["model"].coef_[0]
+    expected = coef[j] * scaled[j] + coef[imputed + j] * scaled[imputed + j]
+    assert shap_values(model, row)[0, j] == pytest.approx(expected, abs=1e-6)
+    assert coef[imputed + j] * scaled[imputed + j] != pytest.approx(0.0)
+    # A missing feature gets its own share, its indicator's and the signed logs of both.
+    k = model.features.index("kudos_received__deviation")
+    flag = len(model.features) + indicated.index(k)
+    shares = [coef[c] * scaled[c] for c in (k, flag, imputed + k, imputed + flag)]
+    assert shap_values(model, row)[0, k] == pytest.approx(sum(shares), abs=1e-6)
 
 
 def test_unknown_pipelines_are_refused_with_a_clear_error(models: dict[str, FittedModel], synthetic) -> None:
