@@ -24,9 +24,9 @@ SIMPLICITY_ORDER = ("logistic", "logistic_with_logs", "gradient_boosting")
 # The candidates each back-test compares. The logistic regression with logs earns its place only
 # where the rows carry little history (a one-week snapshot, person 5-fold, 5,000 simulated people,
 # mean of four fold splits; seeds 7 / 11 / 12 / 13 / 14): 0.0915 / 0.1320 / 0.1201 / 0.1438 /
-# 0.0875 against 0.0918 / 0.1269 / 0.1067 / 0.1319 / 0.0765 without logs. On a time split the features are
-# already against each person's own normal, and the logs cost twice the fit for a lower back-test
-# AP (seeds 12 / 13 / 14: 0.269 / 0.299 / 0.285 against 0.324 / 0.310 / 0.301).
+# 0.0875 against 0.0918 / 0.1269 / 0.1067 / 0.1319 / 0.0765 without logs. On a time split the
+# features already stand against each person's own normal, and the logs cost twice the fit for a
+# lower back-test AP (seeds 12 / 13 / 14: 0.269 / 0.299 / 0.285 against 0.324 / 0.310 / 0.301).
 TIME_CANDIDATES = ("logistic", "gradient_boosting")
 PERSON_CANDIDATES = SIMPLICITY_ORDER
 
@@ -76,7 +76,7 @@ def logistic_regression(seed: int = 0, constraints: list[int] | None = None) -> 
 
 
 def signed_log(values: np.ndarray) -> np.ndarray:
-    """sign(x) * log(1 + |x|): counts, hours and durations on a log scale; zero stays zero, sign is kept."""
+    """sign(x) * log(1 + |x|) of an array: features.drift.signed_log's scale, for model inputs."""
     return np.sign(values) * np.log1p(np.abs(values))
 
 
