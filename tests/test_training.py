@@ -203,7 +203,8 @@ def test_a_champion_trained_on_other_data_is_compared_on_weeks_it_never_saw(tmp_
     for out, weeks in ((older, 70), (newer, 96)):
         made = runner.invoke(app, ["simulate", "--out", str(out), "--people", "400", "--weeks", str(weeks)])
         assert made.exit_code == 0, made.output
-    assert runner.invoke(app, ["train", "--data", str(older), "--home", str(home)]).exit_code == 0
+    first = runner.invoke(app, ["train", "--data", str(older), "--home", str(home)])
+    assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["train", "--data", str(newer), "--home", str(home)])
     assert second.exit_code == 0, second.output
     # Earlier tests in this process used other homes: each training must still go to its own store.
