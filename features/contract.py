@@ -432,6 +432,11 @@ def check_table(
         count_queries.append(data.select(order))
     summary_query = _summary_counts_query(spec, _base_frame(spec, data, plans))
     try:
+        # A read error (invalid bytes, a ragged row) inside a streaming run of several queries
+        # that share one scan can kill polars' executor threads, and every later query in the
+        # process then waits for good (polars 2.1; it hung a CI run). Read every column once in
+        # a query of its own first, so that such an error is raised where it is harmless.
+        frame.select(pl.all().null_count()).collect(engine="streaming")
         found = pl.collect_all(
             [*count_queries, *([summary_query] if summary_query is not None else [])], engine="streaming"
         )

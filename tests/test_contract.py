@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
@@ -725,6 +727,36 @@ def test_partitions_do_not_change_the_report_whatever_the_bytes(content: bytes) 
         whole = validate_folder(folder, partitions=1)
         split = validate_folder(folder, partitions=3)
         assert split.render() == whole.render()
+
+
+UNREADABLE_AGAIN_AND_AGAIN = """
+import sys
+from pathlib import Path
+from flows.landing import validate_folder
+
+folder = Path(sys.argv[1])
+header = sys.argv[2].encode()
+endings = [b"p3,2024-01-08,mood,\\xc8\\n", b"p3,2024-01-08,mood,3,9,9\\n", b'p3,"2024-01-08,mood,3\\n']
+for attempt in range(300):
+    (folder / "signals.csv").write_bytes(header + endings[attempt % len(endings)])
+    assert validate_folder(folder, partitions=1 + attempt % 3).problems
+(folder / "signals.csv").write_bytes(header)
+assert not validate_folder(folder).problems
+"""
+
+
+def test_unreadable_files_checked_again_and_again_never_stall_the_reader(tmp_path: Path) -> None:
+    # A read error inside a streaming run of several queries could kill polars' executor
+    # threads, and a later check then waited for good: it hung a CI run in the test above.
+    result = subprocess.run(
+        [sys.executable, "-c", UNREADABLE_AGAIN_AND_AGAIN, str(tmp_path), SIGNALS_OK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "panicked" not in result.stderr, result.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------------------------
