@@ -38,6 +38,10 @@ Decisions, in one place:
   absorbed a slow change (the numbers no longer point the risky way), the sentence gives the
   drift against the two-year normal instead, e.g. "Kudos received: over the last 13 weeks, 33%
   below the two-year normal, net of what everybody shared".
+* A family speaks through a signal whose numbers show a clear move (counts 10% off the normal,
+  answers half a point; see CLEAR_CHANGE) before one that contributes more but moved only a
+  trace: "45.2 a week against a normal of 44.0" points the risky way, but gives an analyst
+  nothing to see. Only when none of its signals moved clearly does the trace speak.
 * The `prompts` column carries the leading family's conversation prompts on every reason row of
   that person-week, so that any single row (or the rank-1 row alone) is enough to start.
 """
@@ -75,6 +79,15 @@ EVIDENCE_WEEKS = 13
 # Without any drift to go by, a cause leads only when it pushes at least this share of the
 # strongest family's push, so that a trace of a cause never hides a strong sign.
 CAUSE_LEAD_SHARE = 0.1
+# A sentence an analyst can see the move in: counts at least 10% off the normal, answers at least
+# half a point (1-5 scale) off the usual, or their 13-week mean a quarter point off the two-year
+# normal, answering at least 10 points less often. A family speaks through a signal that moved this
+# clearly when one of its signals did; only otherwise through one that moved less (on the demo's
+# flags, before this rule, leading reasons such as "45.2 a week against a normal of 44.0").
+CLEAR_CHANGE = 0.10
+CLEAR_ANSWER_POINTS = 0.5
+CLEAR_ANSWER_DRIFT = 0.25
+CLEAR_RESPONSE_POINTS = 10
 _CONTEXT_LABEL = "Context"
 _CONTEXT_PREFIX = weeks_since("")
 # Survey features about answering at all, as opposed to what the answers say.
@@ -345,9 +358,13 @@ def _present(value: object) -> bool:
     return isinstance(value, (int, float)) and not math.isnan(value)
 
 
-def _activity_sentence(info: SignalInfo, row: dict[str, float | None], contribution: float) -> str | None:
+def _activity_sentence(
+    info: SignalInfo, row: dict[str, float | None], contribution: float, clear: bool = False
+) -> str | None:
     recent, usual = row.get(f"{info.name}__level_4w"), row.get(f"{info.name}__baseline")
     if not (_present(recent) and _present(usual)) or not _points_to_risk(recent, usual, info, contribution):
+        return None
+    if clear and abs(recent - usual) < CLEAR_CHANGE * abs(usual):
         return None
     unit = f" {info.unit}" if info.unit else " on average"
     return (
@@ -355,14 +372,18 @@ def _activity_sentence(info: SignalInfo, row: dict[str, float | None], contribut
     )
 
 
-def _answer_sentence(info: SignalInfo, row: dict[str, float | None], contribution: float) -> str | None:
+def _answer_sentence(
+    info: SignalInfo, row: dict[str, float | None], contribution: float, clear: bool = False
+) -> str | None:
     latest, usual = row.get(f"{info.name}__answer_latest"), row.get(f"{info.name}__baseline")
     if not (_present(latest) and _present(usual)) or not _points_to_risk(latest, usual, info, contribution):
+        return None
+    if clear and abs(latest - usual) < CLEAR_ANSWER_POINTS:
         return None
     return f"{info.label}: latest answer {_number(latest)}, against a usual {_number(usual)}"
 
 
-def _drift_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | None:
+def _drift_sentence(info: SignalInfo, row: dict[str, float | None], clear: bool = False) -> str | None:
     drift = row.get(f"{info.name}__{drift_feature(EVIDENCE_WEEKS)}")
     if not _present(drift) or info.risk_sign == 0 or drift * info.risk_sign <= 0:
         return None
@@ -371,22 +392,22 @@ def _drift_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | Non
     if info.kind == "activity":
         # Drift of counts is a difference of log(1 + value): a ratio once exponentiated.
         percent = round(100 * abs(math.expm1(drift)))
-        if percent == 0:
+        if percent < (100 * CLEAR_CHANGE if clear else 1):
             return None
         return f"{info.label}: {span}, {percent}% {'below' if drift < 0 else 'above'} {versus}"
-    if _number(abs(drift)) == _number(0.0):
+    if _number(abs(drift)) == _number(0.0) or (clear and abs(drift) < CLEAR_ANSWER_DRIFT):
         return None
     side = "below" if drift < 0 else "above"
     return f"{info.label}: answers {span}, {_number(abs(drift))} {side} {versus}"
 
 
-def _response_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | None:
+def _response_sentence(info: SignalInfo, row: dict[str, float | None], clear: bool = False) -> str | None:
     rate, change = row.get(f"{info.name}__response_rate_12w"), row.get(f"{info.name}__response_rate_change")
     if not (_present(rate) and _present(change)):
         return None
     recent, usual = round(100 * rate), round(100 * (rate - change))
     # Answering less often is the risky way whatever the question is about.
-    if recent >= usual:
+    if recent >= usual or (clear and usual - recent < CLEAR_RESPONSE_POINTS):
         return None
     return f"{info.label}: answered in {recent}% of the last 12 weeks, against a usual {usual}%"
 
@@ -441,17 +462,21 @@ def _aspect_of(feature: str, family: str, catalog: Catalog) -> _Aspect | None:
     return _Aspect(signal, family, side, info)
 
 
-def _sentence(aspect: _Aspect, row: dict[str, float | None], contribution: float) -> str | None:
+def _sentence(
+    aspect: _Aspect, row: dict[str, float | None], contribution: float, clear: bool = False
+) -> str | None:
+    """The aspect's sentence for this row, or None; with `clear`, only if it shows a clear move."""
     info = aspect.info
     if info is None:
         return _context_sentence(aspect.name, row)
     if aspect.side == "response":
-        return _response_sentence(info, row)
+        return _response_sentence(info, row, clear)
     if aspect.side == "absence":
         return _absence_sentence(info, row)
     recent = _answer_sentence if aspect.side == "answer" else _activity_sentence
-    # When the half-year normal has absorbed a slow change, the two-year one still shows it.
-    return recent(info, row, contribution) or _drift_sentence(info, row)
+    # When the half-year normal has absorbed a slow change (or the last 4 weeks show only a trace
+    # of it), the two-year one still shows it.
+    return recent(info, row, contribution, clear) or _drift_sentence(info, row, clear)
 
 
 def _directed_deviation(aspect: _Aspect, row: dict[str, float | None]) -> float:
@@ -497,26 +522,26 @@ def _plan(features: Sequence[str], catalog: Catalog) -> _Plan:
 def _family_reason(
     plan: _Plan, family: str, aspect_sums: np.ndarray, row: dict[str, float | None]
 ) -> tuple[_Aspect, str] | None:
-    """The sentence of one family for one row: its most contributing signal whose numbers agree."""
+    """The sentence of one family for one row: its most contributing signal whose numbers agree.
+
+    A signal whose numbers show a clear move (see CLEAR_CHANGE) is preferred to one that
+    contributes more but moved only a trace.
+    """
     members = plan.members(family)
     raising = sorted((a for a in members if aspect_sums[a] > 0), key=lambda a: -aspect_sums[a])
-    for a in raising:
-        text = _sentence(plan.aspects[a], row, float(aspect_sums[a]))
-        if text:
-            return plan.aspects[a], text
     # The family's weight can come through its summary column (the mean of its signals' directed
-    # deviations) rather than through any one signal: the signal that moved furthest the risky
-    # way is then the one behind it.
+    # deviations) rather than through any one signal: the signals that moved furthest the risky
+    # way are then the ones behind it.
     rest = sorted(
-        (a for a in members if a not in raising),
+        (a for a in members if a not in raising and _directed_deviation(plan.aspects[a], row) > 0),
         key=lambda a: -_directed_deviation(plan.aspects[a], row),
     )
-    for a in rest:
-        if _directed_deviation(plan.aspects[a], row) <= 0:
-            break
-        text = _sentence(plan.aspects[a], row, 0.0)
-        if text:
-            return plan.aspects[a], text
+    speakers = [(a, float(aspect_sums[a])) for a in raising] + [(a, 0.0) for a in rest]
+    for clear in (True, False):
+        for a, contribution in speakers:
+            text = _sentence(plan.aspects[a], row, contribution, clear)
+            if text:
+                return plan.aspects[a], text
     return None
 
 

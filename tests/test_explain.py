@@ -29,6 +29,7 @@ from models.explain import (
     feature_signal,
     shap_values,
 )
+from models.explain import _family_reason as family_reason
 from models.explain import _plan as explanation_plan
 from models.explain import _reason_order as reason_order
 from models.explain import _sentence as sentence_of
@@ -495,6 +496,43 @@ def test_a_slow_change_is_told_against_the_two_year_normal() -> None:
     assert sentence_of(_Aspect("kudos_received", "recognition", "level", kudos), row, 0.2).startswith(
         "Kudos received: 1.0 a week over the last 4 weeks"
     )
+
+
+def test_a_family_speaks_through_a_signal_that_moved_clearly() -> None:
+    plan = explanation_plan(
+        ["kudos_received__deviation", "kudos_received__drift_13w", "pulse.recognition__answer_latest"],
+        CATALOG,
+    )
+    kudos = next(a for a, aspect in enumerate(plan.aspects) if aspect.name == "kudos_received")
+    pulse = next(a for a, aspect in enumerate(plan.aspects) if aspect.name == "pulse.recognition")
+    sums = np.zeros(len(plan.aspects))
+    sums[kudos], sums[pulse] = 0.6, 0.1  # kudos pushes six times harder than the answers
+    # Kudos moved only a trace (1.9 against 2.0, 5%); the latest answer fell a whole point.
+    row = {
+        **fall("kudos_received", 1.9, 2.0),
+        "pulse.recognition__answer_latest": 3.0,
+        "pulse.recognition__baseline": 4.0,
+    }
+    aspect, sentence = family_reason(plan, "recognition", sums, row)
+    assert (aspect.name, sentence) == (
+        "pulse.recognition",
+        "Feeling recognised (pulse survey): latest answer 3.0, against a usual 4.0",
+    )
+    # Kudos' two-year drift shows the move its last 4 weeks hide: kudos speaks, through that drift.
+    row["kudos_received__drift_13w"] = float(np.log(0.6))
+    aspect, sentence = family_reason(plan, "recognition", sums, row)
+    assert sentence == (
+        "Kudos received: over the last 13 weeks, 40% below the two-year normal, net of what everybody shared"
+    )
+    # When every signal moved only a trace, the one that pushes most still speaks, with its numbers.
+    row |= {"kudos_received__drift_13w": float(np.log(0.95)), "pulse.recognition__answer_latest": 4.0}
+    row["pulse.recognition__baseline"] = 4.3
+    aspect, sentence = family_reason(plan, "recognition", sums, row)
+    assert sentence == "Kudos received: 1.9 a week over the last 4 weeks, against a normal of 2.0"
+    # And a move the safe way is never told, however clear.
+    row |= {**fall("kudos_received", 3.0, 2.0), "kudos_received__drift_13w": float(np.log(1.5))}
+    aspect, sentence = family_reason(plan, "recognition", sums, row)
+    assert aspect.name == "pulse.recognition" and "4.0, against a usual 4.3" in sentence
 
 
 def test_reasons_point_the_risky_way_or_are_skipped(models: dict[str, FittedModel]) -> None:
