@@ -357,7 +357,7 @@ def add_labels(
     known_until: pd.Timestamp,
     outcome_events: tuple[str, ...],
 ) -> pd.DataFrame:
-    """label (1 within `horizon` weeks before the first outcome, 0 when that is seen not to happen)."""
+    """label (1 within `horizon` weeks before the first outcome, else 0; null unless the horizon is seen)."""
     outcomes = events[events["event"].isin(outcome_events)].sort_values([PERSON, "date", "event"])
     first = outcomes.groupby(PERSON).first()
     table = table.merge(
@@ -369,7 +369,7 @@ def add_labels(
     weeks_to = (table["_outcome_week"] - table[WEEK]).dt.days // 7
     eligible = table["_outcome_week"].isna() | (weeks_to >= 1)
     horizon_seen = table[WEEK] + horizon * WEEK_DAYS <= known_until
-    label = np.select([~eligible, weeks_to <= horizon, horizon_seen], [np.nan, 1.0, 0.0], np.nan)
+    label = np.select([~eligible | ~horizon_seen, weeks_to <= horizon], [np.nan, 1.0], 0.0)
     table["label"] = pd.array(label, dtype="Float64").astype("Int8")
     table["weeks_to_outcome"] = weeks_to.astype("Int32")
     table["eligible"] = eligible

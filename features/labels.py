@@ -33,20 +33,22 @@ def add_labels(
 
     A person-week is positive when the person's first outcome falls 1 to `horizon` weeks later.
     Weeks on or after the first outcome are not eligible (never trained on, never flagged).
-    A negative needs the whole horizon observed (week + horizon <= `known_until`); otherwise it is
-    censored and the label is null, so the last weeks of the data never pose as "nothing happened".
+    A label, negative *or positive*, needs the whole horizon observed (week + horizon <=
+    `known_until`); otherwise it is censored and null. A negative there could still turn
+    positive, so the last weeks never pose as "nothing happened"; and the outcomes seen there
+    are left out too, because without the negatives of the same weeks they would be a sample of
+    positives only: every label-based metric (average precision, weekly precision) would count
+    them and overstate the model. `weeks_to_outcome` still tells of them (event recall, lead time).
     """
     weeks_to = ((pl.col("outcome_week") - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int32)
     horizon_seen = pl.col(WEEK) + pl.duration(weeks=horizon) <= known_until
     eligible = pl.col("outcome_week").is_null() | (weeks_to >= 1)
     label = (
-        pl.when(~eligible)
+        pl.when(~eligible | ~horizon_seen)
         .then(None)
         .when(weeks_to <= horizon)
         .then(1)
-        .when(horizon_seen)
-        .then(0)
-        .otherwise(None)
+        .otherwise(0)
     )
     return (
         frame.join(first_outcomes(events, outcome_events), on=PERSON, how="left")

@@ -216,16 +216,26 @@ def test_labels_follow_the_contract_horizon_and_censoring() -> None:
             "value": 1.0,
         }
     )
-    events = pl.DataFrame({"person_id": ["a"], "date": [week(30) + timedelta(days=3)], "event": ["resigned"]})
+    events = pl.DataFrame(
+        {
+            "person_id": ["a", "b"],
+            "date": [week(30) + timedelta(days=3), week(55) + timedelta(days=1)],
+            "event": ["resigned", "long_term_sick_leave"],
+        }
+    )
     table = build(signals, events, None, with_labels=True, horizon=12)
     a = {r["week"]: r for r in table.filter(pl.col("person_id") == "a").iter_rows(named=True)}
     assert a[week(29)]["label"] == 1 and a[week(18)]["label"] == 1
     assert a[week(17)]["label"] == 0
     assert a[week(30)]["label"] is None and not a[week(30)]["eligible"]
-    b = table.filter(pl.col("person_id") == "b")
-    # The last 12 weeks of b are censored: nothing is known about their whole horizon.
-    assert b.filter(pl.col("week") > week(59 - 12))["label"].null_count() == 12
-    assert b.filter(pl.col("week") <= week(59 - 12))["label"].to_list() == [0] * 48
+    b = {r["week"]: r for r in table.filter(pl.col("person_id") == "b").iter_rows(named=True)}
+    # b's outcome (week 55) is 1 to 12 weeks after weeks 43-54, but the horizon of weeks 48-54
+    # runs past the data (week 59): censored like any week there, or they would be positives
+    # without the negatives of their weeks.
+    assert [b[week(k)]["label"] for k in range(43, 48)] == [1] * 5
+    assert [b[week(k)]["label"] for k in range(48, 55)] == [None] * 7
+    assert [b[week(k)]["weeks_to_outcome"] for k in range(48, 55)] == list(range(7, 0, -1))
+    assert [b[week(k)]["label"] for k in range(43)] == [0] * 43
 
 
 def test_as_of_gives_the_same_row_as_the_full_table() -> None:
