@@ -210,8 +210,8 @@ def test_falling_signal_after_a_steady_normal_shows_negative_deviation_trend_and
 def test_labels_follow_the_contract_horizon_and_censoring() -> None:
     signals = pl.DataFrame(
         {
-            "person_id": ["a"] * 60 + ["b"] * 60,
-            "week": [week(k) for k in range(60)] * 2,
+            "person_id": ["a"] * 60 + ["b"] * 60 + ["c"] * 60,
+            "week": [week(k) for k in range(60)] * 3,
             "signal": "kudos_received",
             "value": 1.0,
         }
@@ -236,6 +236,10 @@ def test_labels_follow_the_contract_horizon_and_censoring() -> None:
     assert [b[week(k)]["label"] for k in range(48, 55)] == [None] * 7
     assert [b[week(k)]["weeks_to_outcome"] for k in range(48, 55)] == list(range(7, 0, -1))
     assert [b[week(k)]["label"] for k in range(43)] == [0] * 43
+    c = table.filter(pl.col("person_id") == "c")
+    # The last 12 weeks of c (no outcome) are censored: nothing is known about their whole horizon.
+    assert c.filter(pl.col("week") > week(59 - 12))["label"].null_count() == 12
+    assert c.filter(pl.col("week") <= week(59 - 12))["label"].to_list() == [0] * 48
 
 
 def test_as_of_gives_the_same_row_as_the_full_table() -> None:
