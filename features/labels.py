@@ -43,13 +43,7 @@ def add_labels(
     weeks_to = ((pl.col("outcome_week") - pl.col(WEEK)).dt.total_days() // 7).cast(pl.Int32)
     horizon_seen = pl.col(WEEK) + pl.duration(weeks=horizon) <= known_until
     eligible = pl.col("outcome_week").is_null() | (weeks_to >= 1)
-    label = (
-        pl.when(~eligible | ~horizon_seen)
-        .then(None)
-        .when(weeks_to <= horizon)
-        .then(1)
-        .otherwise(0)
-    )
+    label = pl.when(~eligible | ~horizon_seen).then(None).when(weeks_to <= horizon).then(1).otherwise(0)
     return (
         frame.join(first_outcomes(events, outcome_events), on=PERSON, how="left")
         .with_columns(
