@@ -24,11 +24,13 @@ What is measured
   well, so the ratio is always like for like, and on the full data for its own figures.
 
 Polars uses every core; pandas one. The ratio is what a user of this machine would see.
+Every figure is also written as a JSON record to benchmarks/results/ (benchmarks/record.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
 import os
 import resource
@@ -285,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="stop a run when the machine has less memory available",
     )
+    from record import add_arguments, maybe_write
+
+    add_arguments(parser)
     args = parser.parse_args(argv)
     global MIN_FREE_GIB
     MIN_FREE_GIB = args.min_free_gib
@@ -354,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(note)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    figures = {
+        "signal_rows": sim["signal_rows"],
+        "as_of_week": sim["last_week"],
+        "measurements": [{**dataclasses.asdict(m), "rows_per_second": m.rows_per_second} for m in results],
+        "notes": notes,
+    }
+    maybe_write("feature_stage", args, figures)
     return 0 if not any("DIFFERENT" in n for n in notes) else 1
 
 

@@ -14,6 +14,8 @@ stage alone, against a pandas reference implementation, is `benchmarks/feature_s
 For `nightly`, the champion is trained beforehand (not timed) on a separate simulated
 organisation of 2,000 people x 104 weeks into the same home: scoring does not depend on who the
 model was trained on, and a training at full size would only make the set-up slower.
+
+Every figure is also written as a JSON record to benchmarks/results/ (benchmarks/record.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from record import add_arguments, maybe_write
 
 ROOT = Path(__file__).resolve().parents[1]
 EWARN = str(Path(sys.executable).parent / "ewarn")
@@ -72,8 +76,14 @@ def signal_rows(landing: Path) -> int:
     return pl.scan_parquet(landing / "signals.parquet").select(pl.len()).collect().item()
 
 
-def bench_demo() -> None:
-    """`ewarn demo` on a fresh home; check it leaves a champion, flags and a report."""
+def step_seconds(steps: list[tuple[float, str]], wall: float) -> list[dict]:
+    """Each step with its seconds until the next one, for the record."""
+    marks = [*steps, (wall, "end")]
+    return [{"step": name, "seconds": after - at} for (at, name), (after, _) in itertools.pairwise(marks)]
+
+
+def bench_demo() -> dict:
+    """`ewarn demo` on a fresh home; check it leaves a champion, flags and a report; return the figures."""
     with tempfile.TemporaryDirectory(prefix="ewarn-demo-bench-") as folder:
         home = Path(folder) / "home"
         wall, steps, peak, output = run_timed([EWARN, "demo", "--home", str(home)])
@@ -91,10 +101,20 @@ def bench_demo() -> None:
         print(f"  leaves {what}: {'yes' if ok else 'NO'}")
     verdict = "meets" if wall < BARS["demo"] and all(left.values()) else "MISSES"
     print(f"  bar: under {BARS['demo']:.0f} s -> {verdict}")
+    return {
+        "people": 2000,
+        "weeks": 104,
+        "wall_seconds": wall,
+        "peak_mb": peak,
+        "steps": step_seconds(steps, wall),
+        "leaves": left,
+        "bar_seconds": BARS["demo"],
+        "meets_bar": verdict == "meets",
+    }
 
 
-def bench_nightly(people: int, weeks: int, repeat: int) -> None:
-    """`ewarn nightly` end to end for `people` x `weeks`, after an untimed set-up."""
+def bench_nightly(people: int, weeks: int, repeat: int) -> dict:
+    """`ewarn nightly` end to end for `people` x `weeks`, after an untimed set-up; return the figures."""
     with tempfile.TemporaryDirectory(prefix="ewarn-nightly-bench-") as folder:
         root = Path(folder)
         landing, home = root / "landing", root / "home"
@@ -105,15 +125,17 @@ def bench_nightly(people: int, weeks: int, repeat: int) -> None:
             [EWARN, "train", "--data", str(root / "train"), "--home", str(home)],
         ):
             subprocess.run(args, check=True, capture_output=True)
-        walls = []
+        walls, runs = [], []
         for attempt in range(1, repeat + 1):
             wall, steps, peak, output = run_timed(
                 [EWARN, "nightly", "--data", str(landing), "--home", str(home)]
             )
             walls.append(wall)
+            runs.append({"wall_seconds": wall, "peak_mb": peak, "steps": step_seconds(steps, wall)})
             summary = next((line for line in output.splitlines() if line.startswith("Nightly run")), "")
             print(f"ewarn nightly, run {attempt}: {wall:.1f} s wall, peak {peak:,} MB. {summary}")
             print_steps(steps, wall, signal_rows(landing))
+        rows = signal_rows(landing)
     best = min(walls)
     bar = BARS["nightly_100k"] if people >= 100_000 else BARS["nightly"]
     verdict = "meets" if best < bar else "MISSES"
@@ -122,10 +144,18 @@ def bench_nightly(people: int, weeks: int, repeat: int) -> None:
         f"  {people:,} people x {weeks} weeks: best {best:.1f} s, median {median:.1f} s "
         f"({people / best:,.0f} people a second); bar: under {bar:.0f} s -> {verdict}"
     )
+    return {
+        "runs": runs,
+        "best_seconds": best,
+        "median_seconds": median,
+        "signal_rows": rows,
+        "bar_seconds": bar,
+        "meets_bar": verdict == "meets",
+    }
 
 
-def bench_retrain(people: int, weeks: int) -> None:
-    """`ewarn train` (the retrain flow) on a fresh home for `people` x `weeks`."""
+def bench_retrain(people: int, weeks: int) -> dict:
+    """`ewarn train` (the retrain flow) on a fresh home for `people` x `weeks`; return the figures."""
     with tempfile.TemporaryDirectory(prefix="ewarn-retrain-bench-") as folder:
         root = Path(folder)
         landing = root / "landing"
@@ -139,9 +169,18 @@ def bench_retrain(people: int, weeks: int) -> None:
             [EWARN, "train", "--data", str(landing), "--home", str(root / "home")]
         )
         print(f"ewarn train ({people:,} x {weeks}): {wall:.1f} s wall, peak {peak:,} MB")
-        print_steps(steps, wall, signal_rows(landing))
+        rows = signal_rows(landing)
+        print_steps(steps, wall, rows)
     verdict = "meets" if wall < BARS["retrain"] else "MISSES"
     print(f"  bar: under {BARS['retrain']:.0f} s -> {verdict}")
+    return {
+        "wall_seconds": wall,
+        "peak_mb": peak,
+        "steps": step_seconds(steps, wall),
+        "signal_rows": rows,
+        "bar_seconds": BARS["retrain"],
+        "meets_bar": verdict == "meets",
+    }
 
 
 def main() -> None:
@@ -153,14 +192,17 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--repeat", type=int, default=2)
+    add_arguments(parser)
     args = parser.parse_args()
     print(f"Machine: {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f}")
     if args.what == "demo":
-        bench_demo()
+        figures = bench_demo()
     elif args.what == "retrain":
-        bench_retrain(args.people, args.weeks)
+        figures = bench_retrain(args.people, args.weeks)
     else:
-        bench_nightly(args.people, args.weeks, args.repeat)
+        figures = bench_nightly(args.people, args.weeks, args.repeat)
+    unused = {"demo": ("people", "weeks", "repeat"), "retrain": ("repeat",)}.get(args.what, ())
+    maybe_write(f"flows_{args.what}", args, figures, omit=unused)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ and peak memory of the feature build and the back-test; and the spread of ours /
 samples of people drawn with replacement (--resamples). Then the single-snapshot comparison:
 one week of signals plus static HR attributes, person-grouped 5-fold back-test of ours against a
 tuned logistic regression on the same columns, on several fold splits (--snapshot-splits).
+Every figure is also written as a JSON record to benchmarks/results/ (benchmarks/record.py).
 
 With --ceiling it also measures how much of the latent our features carry: a gradient-boosting
 regressor learns the true distance from the normal (`motivation_gap`) from our features on the
@@ -28,6 +29,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
+from record import add_arguments, maybe_write
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -132,8 +134,8 @@ def snapshot(
 ) -> list[tuple[str, float, float]]:
     """Person-grouped back-test on one week of data against a tuned LR on the same raw columns.
 
-    Once per fold split (seeds 0 to splits - 1 for both): with one week of data about 130 outcome
-    rows decide (5,000 people), and the split alone moves either average precision by about 0.005.
+    Once per fold split (seeds 0 to splits - 1 for both): with one week of data few outcome rows
+    decide, so the fold split alone moves either average precision (docs/research.md).
     Returns (our chosen candidate, its AP, the tuned LR's AP) per split.
     """
     signals = org.signals.filter(pl.col("week") == week)
@@ -194,11 +196,14 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="also measure how much of the latent our features carry"
     )
+    add_arguments(parser)
     args = parser.parse_args()
+    figures: dict = {}
 
     started = time.perf_counter()
     org = simulate_organisation(args.people, args.weeks, args.seed)
-    print(f"simulate: {time.perf_counter() - started:.1f} s")
+    figures["simulate_seconds"] = time.perf_counter() - started
+    print(f"simulate: {figures['simulate_seconds']:.1f} s")
     started = time.perf_counter()
     request = FeatureRequest(with_labels=True, horizon=args.horizon)
     table = build_features(
@@ -206,11 +211,19 @@ def main() -> None:
     ).collect()
     names = sorted(org.signals["signal"].unique().to_list())
     naive = naive_table(table, raw_week_values(org.signals.lazy(), names).collect())
-    print(f"features: {time.perf_counter() - started:.1f} s, {table.shape}, peak {peak_gb():.2f} GB")
+    figures["features"] = {
+        "seconds": time.perf_counter() - started,
+        "shape": table.shape,
+        "peak_gb": peak_gb(),
+    }
+    print(f"features: {figures['features']['seconds']:.1f} s, {table.shape}, peak {peak_gb():.2f} GB")
     cutoff = table["week"].min() + timedelta(weeks=args.cutoff_week)
     started = time.perf_counter()
     result = time_backtest(table, naive, cutoff, args.horizon, catalog=load_catalog())
-    print(f"back-test (2 candidates + naive): {time.perf_counter() - started:.1f} s, peak {peak_gb():.2f} GB")
+    figures["backtest"] = {"seconds": time.perf_counter() - started, "peak_gb": peak_gb()}
+    print(
+        f"back-test (2 candidates + naive): {figures['backtest']['seconds']:.1f} s, peak {peak_gb():.2f} GB"
+    )
     with pl.Config(tbl_rows=20):
         print(result.table())
     ours = result.metrics[result.chosen]
@@ -218,6 +231,14 @@ def main() -> None:
     oracle = float(
         average_precision_score(oracle_scored["label"].to_numpy(), oracle_scored["score"].to_numpy())
     )
+    figures |= {
+        "chosen": result.chosen,
+        "candidates": result.metrics,
+        "naive": result.naive,
+        "oracle_average_precision": oracle,
+        "ours_over_naive": ours["average_precision"] / result.naive["average_precision"],
+        "ours_over_oracle": ours["average_precision"] / oracle,
+    }
     print(f"chosen: {result.chosen}")
     print(
         f"AP ours {ours['average_precision']:.3f} / naive {result.naive['average_precision']:.3f} = "
@@ -228,6 +249,7 @@ def main() -> None:
         started = time.perf_counter()
         ratios = ratio_by_resampled_people(result.scored, oracle_scored, args.resamples)
         low, high = np.quantile(ratios, [0.05, 0.95])
+        figures["ours_over_oracle_resampled"] = {"std": ratios.std(), "p05": low, "p95": high}
         print(
             f"ours / oracle over {args.resamples} samples of people: standard deviation {ratios.std():.3f}, "
             f"90% of them in {low:.3f}–{high:.3f}x ({time.perf_counter() - started:.1f} s)"
@@ -239,12 +261,14 @@ def main() -> None:
     if args.ceiling:
         started = time.perf_counter()
         r2, ceiling = feature_ceiling(table, org.truth, cutoff, args.horizon)
+        figures["ceiling"] = {"r2": r2, "average_precision": ceiling, "over_oracle": ceiling / oracle}
         print(
             f"features carry R² {r2:.2f} of the true gap; a logistic regression on that estimate: AP "
             f"{ceiling:.3f} = {ceiling / oracle:.2f}x the oracle ({time.perf_counter() - started:.1f} s)"
         )
     if args.snapshot_splits < 1:
         print(f"peak memory overall: {peak_gb():.2f} GB")
+        maybe_write("model_bars", args, figures | {"peak_gb": peak_gb()})
         return
     started = time.perf_counter()
     splits = snapshot(org, cutoff, args.horizon, args.snapshot_splits)
@@ -253,12 +277,19 @@ def main() -> None:
     ours_mean = float(np.mean([s[1] for s in splits]))
     tuned_mean = float(np.mean([s[2] for s in splits]))
     ahead = sum(s[1] > s[2] for s in splits)
+    figures["snapshot"] = {
+        "splits": [{"chosen": c, "ours": o, "tuned_logistic": lr} for c, o, lr in splits],
+        "ours_mean": ours_mean,
+        "tuned_logistic_mean": tuned_mean,
+        "ours_ahead": ahead,
+    }
     print(
         f"snapshot (one week, person 5-fold, {len(splits)} fold splits): ours AP {ours_mean:.4f} vs tuned "
         f"LR {tuned_mean:.4f} on average, ours ahead on {ahead} of {len(splits)} "
         f"({time.perf_counter() - started:.1f} s)"
     )
     print(f"peak memory overall: {peak_gb():.2f} GB")
+    maybe_write("model_bars", args, figures | {"peak_gb": peak_gb()})
 
 
 if __name__ == "__main__":

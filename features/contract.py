@@ -53,9 +53,9 @@ _CHECKED_BY_VALUE: frozenset[str] = frozenset({"person_id", "name", "week", "dat
 # The memory setting of validation for tables not in key order (sorted tables need no grouping,
 # see _key_orders). Grouping by a key (duplicates, distinct people and person-weeks) holds one
 # hash-table entry per distinct key, about 100 bytes a row all told, so a table with more rows
-# than this is checked in several passes, each over one partition of the persons (about 800 MB a
-# pass at this value; measured 0.8 GB peak for 77 M rows in 10 passes). Each pass reads the whole
-# file, so fewer, larger passes are faster; lower it for less memory and more passes.
+# than this is checked in several passes, each over one partition of the persons (the memory a pass
+# takes at this value: docs/research.md). Each pass reads the whole file, so fewer, larger passes
+# are faster; lower it for less memory and more passes.
 PARTITION_ROWS = 8_000_000
 # Every key starts with the person, so duplicates and person-weeks never cross partitions.
 PARTITION_COLUMN = "person_id"
@@ -428,7 +428,7 @@ def check_table(
     order = _key_order_counts(spec, plans)
     if order:
         # A query of its own: in the rules' select, the shifts make the streaming engine hold the
-        # whole table (measured: 3.4 GB instead of 0.4 GB for 77 M rows).
+        # whole table in memory (docs/research.md).
         count_queries.append(data.select(order))
     summary_query = _summary_counts_query(spec, _base_frame(spec, data, plans))
     try:

@@ -7,8 +7,7 @@ one from 20 to 10; survey answers and absence days are compared as they are.
 
 The shift everybody shared in a week (a holiday season, a quiet month) says nothing about one
 person: `net_of_shared_shift` takes it out once all people are together (build.add_team_features).
-On the 5,000-person simulator these features raised the back-test average precision of the
-boosting candidate from 0.272 to 0.355.
+Why each of these choices, with its figures: docs/research.md.
 """
 
 from __future__ import annotations
@@ -48,9 +47,8 @@ def drift_scale() -> pl.Expr:
 
 def long_normal() -> pl.Expr:
     """The person's long normal: average of up to 104 weeks before the last 4, leave weeks left out."""
-    # A mean, not a median: on the log scale a past dip weighs little. In an offline study it
-    # measured the same (back-test AP 0.339 against 0.337 with the median), and the nightly's
-    # aggregation of it took half the time (1.5 s against 3.0 s at 100,000 people).
+    # A mean, not a median: on the log scale a past dip weighs little; the median ranked no
+    # better and doubled the nightly's cost of this aggregation (docs/research.md).
     return (
         pl.col(SCALED)
         .rolling_mean(LONG_NORMAL_WEEKS, min_samples=BASELINE_MIN_WEEKS)

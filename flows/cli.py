@@ -633,7 +633,7 @@ def _end_without_teardown() -> None:
 
     Registered first, so it runs last: Prefect has stopped its temporary server and drained its
     logs, and every file and store is closed. Freeing the loaded libraries and data one object at
-    a time would then take seconds (measured 2.3 s after a nightly run) and changes nothing.
+    a time would then take seconds and changes nothing (docs/research.md).
     """
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -62,12 +62,10 @@ def data_fingerprint(landing: Landing) -> dict:
     }
 
 
-# Signal rows per partition of people: about 1.5 GB of working memory each in the every-week
-# feature stage (training) ...
+# Signal rows per partition of people in the every-week feature stage (training) ...
 PARTITION_SIGNAL_ROWS = 20_000_000
-# ... and in the one-week stage of the nightly, which keeps less per row: 100,000 people x 52
-# weeks (77 M rows) in one partition peaked at 4.0 GB for the whole nightly run (2.5 GB in two,
-# but each partition reads the whole file: 46 s end to end against 52 s).
+# ... and in the one-week stage of the nightly, which keeps less per row: fewer partitions are
+# faster, as each reads the whole file; the memory each size took: docs/research.md.
 AS_OF_PARTITION_SIGNAL_ROWS = 80_000_000
 
 

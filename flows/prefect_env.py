@@ -30,8 +30,8 @@ class TemporaryServer:
     """Prefect's temporary API server in a subprocess, started before the flow's modules import.
 
     Prefect starts the same server itself when no PREFECT_API_URL is set, but only after
-    importing its whole server package into this process (about 3 s of the 2-core machine's
-    start-up, competing with our own imports). Here only Prefect's settings are imported; the
+    importing its whole server package into this process (seconds of start-up on a small
+    machine, competing with our own imports). Here only Prefect's settings are imported; the
     server imports in its own process, on the other core. Call `wait` before running a flow and
     run it inside `api()`; the server stops when the process exits.
     """

@@ -22,11 +22,9 @@ from features.catalog import Catalog
 # Ordered from simplest to most complex: a tie in back-test quality goes to the earlier one.
 SIMPLICITY_ORDER = ("logistic", "logistic_with_logs", "gradient_boosting")
 # The candidates each back-test compares. The logistic regression with logs earns its place only
-# where the rows carry little history (a one-week snapshot, person 5-fold, 5,000 simulated people,
-# mean of four fold splits; seeds 7 / 11 / 12 / 13 / 14): 0.0915 / 0.1320 / 0.1201 / 0.1438 /
-# 0.0875 against 0.0918 / 0.1269 / 0.1067 / 0.1319 / 0.0765 without logs. On a time split the
-# features already stand against each person's own normal, and the logs cost twice the fit for a
-# lower back-test AP (seeds 12 / 13 / 14: 0.269 / 0.299 / 0.285 against 0.324 / 0.310 / 0.301).
+# where the rows carry little history (a one-week snapshot, person 5-fold), where it ranked better
+# on most simulator seeds. On a time split the features already stand against each person's own
+# normal, and the logs cost twice the fit for a lower back-test AP. Figures: docs/research.md.
 TIME_CANDIDATES = ("logistic", "gradient_boosting")
 PERSON_CANDIDATES = SIMPLICITY_ORDER
 
@@ -59,10 +57,9 @@ def logistic_regression(seed: int = 0, constraints: list[int] | None = None) -> 
     """Regularised logistic regression; missing values imputed (with indicators), inputs scaled.
 
     The classes are not reweighted: the rare outcome is handled by ranking metrics and by the sigmoid
-    calibration on a later slice. Balanced weights (with C=0.05) ranked worse on the 5,000-person
-    simulator: back-test average precision 0.194 against 0.225 for this setting (C=0.1,
-    unweighted), and 0.107 against 0.130 on a one-week snapshot (person 5-fold); C from 0.001
-    to 1 was tried. scikit-learn's logistic regression cannot take sign constraints;
+    calibration on a later slice. Balanced weights ranked worse on the simulator, in time and person
+    back-tests, and C=0.1 best of the range tried (docs/research.md). scikit-learn's logistic
+    regression cannot take sign constraints;
     `constraints` is accepted for a common signature and the model tests check its directions
     instead.
     """
@@ -104,7 +101,7 @@ def logistic_regression_with_logs(seed: int = 0, constraints: list[int] | None =
     """The logistic regression on every input and its signed log (AppendSignedLog), after imputation.
 
     For rows with little history (a snapshot), where the features are raw weekly levels, tenure and
-    weeks since events, whose effect is far from linear; PERSON_CANDIDATES says how it measured.
+    weeks since events, whose effect is far from linear; TIME_CANDIDATES says where it is used.
     """
     pipeline = logistic_regression(seed, constraints)
     pipeline.steps.insert(1, ("logs", AppendSignedLog()))
@@ -114,12 +111,11 @@ def logistic_regression_with_logs(seed: int = 0, constraints: list[int] | None =
 def gradient_boosting(seed: int = 0, constraints: list[int] | None = None) -> Pipeline:
     """Histogram gradient boosting: handles missing values, learns interactions, monotone where told.
 
-    Its inputs are binned first (QuantileBins): the person back-test of the test suite took 83 s
-    instead of 204 s, the 5,000-person snapshot 17.6 s instead of 30.3 s. Once fitted,
-    `fitted_for_scoring` folds the bins into the trees, so scoring reads raw values.
+    Its inputs are binned first (QuantileBins), which makes the fit much faster (docs/research.md).
+    Once fitted, `fitted_for_scoring` folds the bins into the trees, so scoring reads raw values.
     """
     boosting = HistGradientBoostingClassifier(
-        # 63 bins and 150 rounds: measured twice as fast as the defaults, same back-test AP.
+        # 63 bins and 150 rounds: faster than the defaults at the same back-test AP (docs/research.md).
         learning_rate=0.08,
         max_iter=150,
         max_bins=63,
@@ -147,11 +143,11 @@ class QuantileBins(TransformerMixin, BaseEstimator):
     """Each feature's values replaced by the number of its quantile bin; missing values stay missing.
 
     Why: with row weights (the balanced class weights), scikit-learn's histogram boosting finds its
-    bin edges as weighted percentiles, one pass per edge and feature: 24 of the 37 s of one fit at
-    5,000 people. Given at most `max_bins` distinct values per feature it takes them as they are,
-    so the same kind of edges, weighted by the balanced class weights of `y`, are found here from
-    one sort per feature. (Unweighted edges ranked worse: back-test AP 0.369 against 0.377.) The
-    bins only ever grow with the value, so the catalog's monotone constraints still hold.
+    bin edges as weighted percentiles, one pass per edge and feature: most of the time of a fit.
+    Given at most `max_bins` distinct values per feature it takes them as they are, so the same
+    kind of edges, weighted by the balanced class weights of `y`, are found here from one sort per
+    feature. (Unweighted edges ranked worse; docs/research.md.) The bins only ever grow with the
+    value, so the catalog's monotone constraints still hold.
     """
 
     def __init__(self, max_bins: int = 63, subsample: int = 200_000, random_state: int = 0) -> None:
@@ -265,14 +261,9 @@ class HorizonPlan:
 
 
 # Where the data has time to spare (a time split), the boosting candidate learns as a horizon
-# ensemble. Back-test average precision on the 5,000-person simulator, seeds 11 / 12 (the boosting
-# candidate alone: 0.364 / 0.329), with members of 150 rounds at rate 0.08: horizons 12 and 16
-# 0.369 / 0.333; 12, 16 and 20 0.371 / 0.337; 12 to 24 0.373 / 0.338; 12 to 28 0.374 (seed 11).
-# With members of 75 rounds at rate 0.16, which cost about 0.6 of a full fit each: 12 and 20
-# 0.370 / 0.338; 12, 16 and 20 0.377 / 0.337; 12 to 24 0.378 / 0.336. Members that learn from half
-# of the people were far weaker (three of four on half: 0.358). Three members of 75 rounds: nearly
-# all of the gain; with binned inputs `ewarn train` at 10,000 x 104 took 504 s against 319 s for
-# one model of 150 rounds.
+# ensemble: three members of 75 rounds, for H, H + 4 and H + 8 weeks, gave nearly all the gain of
+# the longer and larger ensembles tried, at a fraction of their training time. The variants, with
+# their figures: docs/research.md.
 HORIZON_ENSEMBLES: dict[str, HorizonPlan] = {
     "gradient_boosting": HorizonPlan(extensions=(0, 4, 8), member=gradient_boosting_member),
 }

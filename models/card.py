@@ -94,7 +94,7 @@ def model_card(
         _features(features, catalog_families),
         _metrics(metrics, naive, chosen, horizon, share),
         fairness.to_markdown(heading_level=2).rstrip(),
-        _limits(horizon, share, fairness.threshold),
+        _limits(horizon, share, fairness.threshold, metrics.get(chosen, {})),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -291,7 +291,35 @@ def _metrics(
     return "\n".join(lines)
 
 
-def _limits(horizon: int, share: str, threshold: int) -> str:
+def _share_or_unmeasured(values: Mapping[str, float], metric: str) -> str | None:
+    value = values.get(metric)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return f"{value * 100:.0f}%"
+
+
+def _flag_outcomes(horizon: int, chosen: Mapping[str, float]) -> str:
+    """What this model's own back-test says about its flags: never a figure from another model."""
+    precision = _share_or_unmeasured(chosen, "precision_at_capacity")
+    recall = _share_or_unmeasured(chosen, "event_recall")
+    flags = (
+        f"on average {precision} of each week's flags were followed by resignation or long-term sick leave "
+        f"within {horizon} weeks"
+        if precision
+        else "the share of flags followed by an outcome was not measured"
+    )
+    people = (
+        f"{recall} of the people with an outcome were flagged before it"
+        if recall
+        else "the share of people with an outcome flagged before it was not measured"
+    )
+    return (
+        f"- How often flags were right, and how many outcomes were missed: in this model's back-test "
+        f"{flags}, and {people}. That holds for the data and period of that back-test only."
+    )
+
+
+def _limits(horizon: int, share: str, threshold: int, chosen: Mapping[str, float]) -> str:
     return "\n".join(
         [
             "## Limits",
@@ -301,6 +329,7 @@ def _limits(horizon: int, share: str, threshold: int) -> str:
             "reorganisation, a new tool or a new policy changes what the signals mean.",
             "- Calibration drifts: scores are calibrated on past data. As the organisation "
             "changes, a score of 0.1 may stop meaning a one-in-ten chance; rerun the back-test regularly.",
+            _flag_outcomes(horizon, chosen),
             f"- Capacity, not risk, sets the number of flags: each week the top {share} are flagged, even in "
             "a calm week, and someone just outside the quota may be just as worth a conversation.",
             "- Small teams: comparisons with the team are noisy in small teams, and groups under "
@@ -314,9 +343,8 @@ def _limits(horizon: int, share: str, threshold: int) -> str:
             "- Reasons shown with a flag describe what the model reacted to, not a diagnosis. They "
             "lead with a family the catalog calls a cause (by default recognition, goal clarity, "
             "autonomy, growth, workload) when it raises the risk and its signals drifted that way "
-            "against the person's two-year normal; on the simulator that named the planted cause for "
-            "66-87% of the correctly flagged people (three measurements), and not for the rest. Only a "
-            "conversation can tell what is going on.",
+            "against the person's two-year normal. How often that names what is really going on cannot be "
+            "measured from the data; only a conversation can tell.",
             "- The fairness audit covers the protected attributes in the people table one at a time, not "
             "their combinations, and small groups are hidden from it.",
         ]

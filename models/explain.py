@@ -25,14 +25,13 @@ Decisions, in one place:
   something to talk about (recognition, goal clarity, autonomy, growth, workload); a "sign"
   follows any decline whatever drove it (connection, initiative, absence, ...). The outcome model
   leans on the signs, because they follow the decline most closely; ranked by contribution alone,
-  the leading reason named the simulator's planted cause for only 7-16% of correct flags. So the
+  the leading reason seldom named the simulator's planted cause. So the
   reasons list first the causes that raise risk *and* whose own signals drifted the risky way
   against the person's two-year normal over the last EVIDENCE_WEEKS weeks, furthest drift first;
   then every other family that raises risk, by contribution. Which cause moved most is a question
   about the person's own history, which the drift answers directly, while a cause's SHAP value
-  mostly says how much the model leans on that family in general: ordering causes by SHAP value
-  named the planted cause for 30-38%, by drift for 81-87% (3,000 simulated people, two seeds;
-  77-82% since the labels of the last horizon are censored, positives too).
+  mostly says how much the model leans on that family in general: ordered by drift, causes name
+  the planted cause far more often than ordered by SHAP value (docs/research.md).
   Without any known drift (a short history) a cause leads only when it pushes at least
   CAUSE_LEAD_SHARE of the strongest family's push. The contributions themselves stay exact.
 * A signal's sentence compares its last 4 weeks with the half-year normal; when that normal has

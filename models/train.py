@@ -179,7 +179,7 @@ def fit_cross_calibrated(
     the rows it did not see, the sigmoid mapping is learned on those predictions, and the model
     that scores is fitted on every row (scikit-learn's CalibratedClassifierCV, ensemble=False).
     Holding people out of the fit for calibration instead cost the one-week snapshot a fifth of
-    its training people: average precision 0.115 against 0.130 on 5,000 simulated people.
+    its training people, and it ranked worse (docs/research.md).
     """
     folds = list(folds)
     features = _learnable_features(rows, features)

@@ -158,3 +158,28 @@ def test_card_without_audit_columns_or_version() -> None:
     assert "no fairness audit was possible" in card
     assert "Version: not registered" in card
     assert "No fingerprint was recorded" in card
+
+
+def _limits(card: str) -> str:
+    return card[card.index("## Limits") :]
+
+
+def test_limits_take_their_figures_from_this_models_back_test(audit: FairnessAudit) -> None:
+    chosen = {**_metrics(0.2, 7.0), "precision_at_capacity": 0.4167, "event_recall": 0.62}
+    other = {**_metrics(0.1, 7.0), "precision_at_capacity": 0.9, "event_recall": 0.9}
+    limits = _limits(_card(audit, metrics={"logistic": chosen, "gradient_boosting": other}))
+    assert "42% of each week's flags" in limits and "62% of the people" in limits
+    # No hand-written figure from some other measurement of some other model.
+    assert "66-87%" not in limits and "three measurements" not in limits
+    assert "90%" not in limits  # the candidate that was not chosen says nothing here
+    changed = {**chosen, "precision_at_capacity": 0.25, "event_recall": 0.5}
+    limits = _limits(_card(audit, metrics={"logistic": changed, "gradient_boosting": other}))
+    assert "25% of each week's flags" in limits and "50% of the people" in limits
+
+
+def test_limits_say_so_when_the_back_test_could_not_measure_it(audit: FairnessAudit) -> None:
+    unmeasured = {**_metrics(0.2, 7.0), "precision_at_capacity": math.nan}
+    del unmeasured["event_recall"]
+    limits = _limits(_card(audit, metrics={"logistic": unmeasured}))
+    assert "not measured" in limits
+    assert "nan" not in limits.lower()

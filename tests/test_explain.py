@@ -117,7 +117,7 @@ def synthetic_table(n: int, seed: int) -> pl.DataFrame:
 
 def one_thread() -> threadpool_limits:
     """Gradient boosting on one OpenMP thread: the same model, and on a busy machine many times
-    faster than threads spinning against each other (measured 25 s -> 3 s on two shared cores)."""
+    faster than threads spinning against each other (docs/research.md)."""
     return threadpool_limits(1, user_api="openmp")
 
 
@@ -624,9 +624,7 @@ def test_the_planted_cause_raises_risk_in_the_explanation(simulated) -> None:
     )
     share = (contributions["contribution"] > 0).mean()
     print(f"\nplanted cause raises risk for {share:.0%} of {rows.height} people")
-    # Measured 76% here (38 people); 98% and 96% on 3,000 simulated people (seeds 11, 12), with
-    # the horizon ensemble (before the last horizon's positive labels were censored: 78% of 40,
-    # 98% and 93%; the single model before the ensemble: 74% of 38, 97% and 94%).
+    # The shares measured here and on larger organisations: docs/research.md.
     assert share >= 0.6
 
 
@@ -637,10 +635,6 @@ def test_the_leading_reason_names_the_planted_cause(simulated) -> None:
     judged = rows.select("person_id", "week", "cause").join(reasons, on=["person_id", "week"], how="left")
     share = (judged["family"] == judged["cause"]).fill_null(False).mean()
     print(f"\nleading reason names the planted cause for {share:.0%} of {judged.height} people")
-    # The issue's bar. Measured 68% here (38 people); on 3,000 simulated people 82% of 91 (seed
-    # 11) and 77% of 90 (seed 12), with the horizon ensemble (before the last horizon's positive
-    # labels were censored: 70% of 40, 87% of 126 and 81% of 115; the single model before the
-    # ensemble: 66% of 38, 87% of 119, 81% of 115). Causes are ordered by their 13-week drift
-    # against the two-year normal; ordered by their SHAP value it was 30-38%, and 7-16% without
-    # roles at all.
+    # The issue's bar. Causes are ordered by their 13-week drift against the two-year normal; the
+    # shares measured here, on larger organisations and with other orderings: docs/research.md.
     assert share >= 0.6, f"leading reason names the planted cause for {share:.0%} of {judged.height} people"
