@@ -158,21 +158,28 @@ def audit_export(
 @audit_app.command("verify")
 def audit_verify(home: HomeOption = None) -> None:
     """Check the audit trail's hash chain: exit 0 when intact, 1 naming the first broken entry."""
+    from sqlalchemy.engine import make_url
+
     from flows.audit import verify
 
     settings = _settings(home)
     check = verify(_store(settings).engine)
+    where = make_url(settings.flag_store_url()).render_as_string(hide_password=True)
+    entries = f"{check.entries:,} {'entry' if check.entries == 1 else 'entries'}"
     if check.problem:
+        trust = "Do not trust the entries from there on"
+        if check.entries:
+            verb = "is" if check.entries == 1 else "are"
+            trust = f"The {entries} before it {verb} intact; do not trust the entries from there on"
         raise _fail(
-            f"The audit trail in {settings.flag_store_url()} is broken: {check.problem}. The "
-            f"{check.entries:,} entries before that are intact; do not trust the rest. Compare with "
-            "an earlier `ewarn audit export` or a backup of the store to see what changed.",
+            f"The audit trail in {where} is broken: {check.problem}. {trust}. Compare with an "
+            "earlier `ewarn audit export` or a backup of the store to see what changed.",
             code=1,
         )
     typer.echo(
-        f"The audit trail is intact: {check.entries:,} entries; entry {check.last_entry} has hash "
-        f"{check.head}.\nKeep that line somewhere else (a ticket, an e-mail): should anyone rebuild "
-        "the trail, that entry's hash in `ewarn audit export` will differ."
+        f"The audit trail is intact: {entries}; entry {check.last_entry} has hash {check.head}.\n"
+        "Keep that line somewhere else (a ticket, an e-mail): should anyone rebuild the trail, that "
+        "entry's hash in `ewarn audit export` will differ."
     )
 
 
