@@ -32,7 +32,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 OPEN = "open"
 DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
 
@@ -125,6 +125,10 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("target", sa.String(256), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # Version 4: where the request came from, and the hash chain (written by `flows.audit` only).
+    sa.Column("client", sa.String(64)),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("entry_hash", sa.String(64)),
 )
 
 users = sa.Table(
@@ -134,6 +138,7 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("teams", sa.Text, nullable=False),
     sa.Column("password_hash", sa.String(512), nullable=False),
+    # Unused since version 4 (the review app throttles log-ins instead of locking accounts).
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until", sa.String(32)),
     sa.Column("created_at", sa.String(32), nullable=False),
@@ -190,8 +195,15 @@ def _create_version(version: int) -> Callable[[Connection], None]:
     return create
 
 
+def _chain_audit_log(connection: Connection) -> None:
+    from flows import audit  # imported here: flows.audit builds on this module's tables
+
+    audit.upgrade_log(connection)
+
+
 # Each step takes the schema from version n - 1 to n; a new version appends a step, never edits one.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {v: _create_version(v) for v in _TABLES_OF_VERSION}
+MIGRATIONS[4] = _chain_audit_log
 
 
 def _version(connection: Connection) -> int:
@@ -398,8 +410,12 @@ class FlagStore:
             )
         )
 
-    def add_review(self, flag_id: str, decision: str, note: str, reviewer: str) -> None:
+    def add_review(
+        self, flag_id: str, decision: str, note: str, reviewer: str, client: str | None = None
+    ) -> None:
         """Record a decision on a flag, with its audit entry, in one transaction."""
+        from flows import audit
+
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
         if not note.strip():
@@ -421,11 +437,7 @@ class FlagStore:
                     decided_at=at,
                 )
             )
-            connection.execute(
-                sa.insert(audit_log).values(
-                    at=at, actor=reviewer, action="decision", target=f"flag:{flag_id}", detail=decision
-                )
-            )
+            audit.append(connection, reviewer, "decision", f"flag:{flag_id}", decision, client)
 
     def review_history(self) -> pl.DataFrame:
         """Every decision with its flag's leading family and risk (decisions are data)."""
@@ -436,14 +448,14 @@ class FlagStore:
         )
         return self._frame(query)
 
-    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
-        """Append one entry to the audit log (nothing ever edits or deletes it)."""
+    def audit(
+        self, actor: str, action: str, target: str, detail: str = "", client: str | None = None
+    ) -> None:
+        """Append one entry to the audit log's hash chain (nothing ever edits or deletes it)."""
+        from flows import audit
+
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.insert(audit_log).values(
-                    at=utc_now(), actor=actor, action=action, target=target, detail=detail
-                )
-            )
+            audit.append(connection, actor, action, target, detail, client)
 
     def audit_entries(self) -> pl.DataFrame:
         """The audit log, oldest first."""

@@ -2,18 +2,20 @@
 
 Every route that shows data needs a live session, and every query is cut to the teams the user
 may see. A flag of another team answers exactly like a flag that does not exist. Every form
-carries a CSRF token; forms are parsed here (URL-encoded only) so no extra dependency is needed.
+carries a CSRF token; forms are read by `review.forms` (URL-encoded only, size-capped).
+Every page view, log-in and decision, failed or not, is audited with the client's address; a
+typed note is shown back on every error, never lost. Log-ins are throttled (`review.throttle`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,17 +23,18 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.catalog import Catalog, load_catalog
 from flows.store import DECISIONS, OPEN, FlagStore
-from review import auth, charts, queries
+from review import auth, charts, queries, throttle
+from review.forms import MAX_NOTE_CHARS, client_of, form_fields
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "ewarn_session"
 LOGIN_CSRF_COOKIE = "ewarn_login_csrf"
-MAX_FORM_BYTES = 16_384
-MAX_NOTE_CHARS = 4_000
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -59,21 +62,6 @@ def current_session(request: Request) -> auth.Session:
     if session is None:
         raise LoginRequiredError
     return session
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """Dependency: a URL-encoded form body as a dict (first value of each field), size-limited."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "Forms are sent URL-encoded.")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "The form is too large.")
-    try:
-        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPException(400, "The form could not be read.") from None
-    return {key: values[0] for key, values in parsed.items()}
 
 
 # Module level, not inside create_app: FastAPI resolves these string annotations in module globals.
@@ -129,6 +117,7 @@ def create_app(
     app = FastAPI(title="ewarn review", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.state.store = store
+    guard = throttle.LoginGuard()
 
     @app.middleware("http")
     async def security_headers(
@@ -152,9 +141,15 @@ def create_app(
     def session_or_none(request: Request) -> auth.Session | None:
         return _session_or_none(request)
 
+    def csrf_ok(form: dict[str, str], expected: str) -> bool:
+        return bool(expected) and hmac.compare_digest(form.get("csrf", "").encode(), expected.encode())
+
     def check_csrf(form: dict[str, str], expected: str) -> None:
-        if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
+        if not csrf_ok(form, expected):
             raise HTTPException(403, "csrf")
+
+    def audit(request: Request, actor: str, action: str, target: str, detail: str = "") -> None:
+        store.audit(actor, action, target, detail, client=client_of(request))
 
     def cookie(response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
         response.set_cookie(
@@ -187,7 +182,9 @@ def create_app(
             return RedirectResponse("/", status_code=303)
         return _login_page(request, status=200, error=None)
 
-    def _login_page(request: Request, status: int, error: str | None, name: str = "") -> Response:
+    def _login_page(
+        request: Request, status: int, error: str | None, name: str = "", retry_after: int = 0
+    ) -> Response:
         token = secrets.token_urlsafe(32)
         response = page(
             request,
@@ -197,19 +194,37 @@ def create_app(
             status,
         )
         cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login")
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
+    def _paused(request: Request, name: str, seconds: int) -> Response:
+        wait = f"{seconds} seconds" if seconds < 120 else f"{-(-seconds // 60)} minutes"
+        error = f"Too many failed log-ins from here. Wait {wait}, then try again."
+        return _login_page(request, status=429, error=error, name=name, retry_after=seconds)
+
     @app.post("/login")
-    def login(request: Request, form: Form) -> Response:
+    async def login(request: Request, form: Form) -> Response:
         check_csrf(form, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
-        name = form.get("name", "").strip()[:128]
-        result = auth.log_in(store, name, form.get("password", ""))
+        name, client = form.get("name", "").strip()[:128], client_of(request)
+        if wait := guard.pause(client, name):
+            return _paused(request, name, wait)
+        if not await guard.acquire_check():
+            busy = "Many log-ins are being checked just now. Try again in a few seconds."
+            return _login_page(request, status=503, error=busy, name=name, retry_after=2)
+        try:
+            # Another attempt from this client may have failed while this one waited for a slot.
+            if wait := guard.pause(client, name):
+                return _paused(request, name, wait)
+            result = await run_in_threadpool(auth.log_in, store, name, form.get("password", ""), client)
+        finally:
+            guard.release_check()
         if result.token is None:
-            error = (
-                "Wrong name or password. After repeated failures an account is locked for "
-                f"{auth.LOCKOUT_MINUTES} minutes."
-            )
-            return _login_page(request, status=401, error=error, name=name)
+            if pause := guard.failed(client, name):
+                detail = f"repeated failures: this client waits {pause} s before trying this name again"
+                await run_in_threadpool(store.audit, result.actor, "login_paused", "login", detail, client)
+            return _login_page(request, status=401, error="Wrong name or password.", name=name)
+        guard.succeeded(client, name)
         response = RedirectResponse("/", status_code=303)
         cookie(response, SESSION_COOKIE, result.token, max_age=auth.SESSION_HOURS * 3600)
         response.delete_cookie(
@@ -220,7 +235,7 @@ def create_app(
     @app.post("/logout")
     def logout(request: Request, session: Current, form: Form) -> Response:
         check_csrf(form, session.csrf_token)
-        auth.log_out(store, request.cookies.get(SESSION_COOKIE))
+        auth.log_out(store, request.cookies.get(SESSION_COOKIE), client_of(request))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(
             SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookies
@@ -239,9 +254,10 @@ def create_app(
     ) -> Response:
         status = status if status in (*queries.STATUSES, "all") else OPEN
         sort = sort if sort in queries.SORTS else "risk"
-        rows = queries.queue(
-            store, session.user, team=team or None, family=family or None, status=status, sort=sort
-        )
+        team, family = (team or "")[:64] or None, (family or "")[:64] or None
+        rows = queries.queue(store, session.user, team=team, family=family, status=status, sort=sort)
+        shown = f"team={team or 'all'} family={family or 'all'} status={status} sort={sort} rows={len(rows)}"
+        audit(request, session.user.name, "view_queue", "queue", shown)
         context = {
             "title": "Queue",
             "nav": "queue",
@@ -254,15 +270,28 @@ def create_app(
         return page(request, "queue.html", context, session)
 
     def flag_page(
-        request: Request, session: auth.Session, flag_id: str, status: int = 200, **extra: Any
+        request: Request,
+        session: auth.Session,
+        flag_id: str,
+        status: int = 200,
+        audit_view: bool = True,
+        **extra: Any,
     ) -> Response:
+        """The flag page; `audit_view` False when it comes back after a failed decision (audited so)."""
         flag = queries.flag_detail(store, session.user, flag_id)
         if flag is None:
-            store.audit(
-                session.user.name, "view_flag_refused", f"flag:{flag_id[:64]}", "not found or not allowed"
+            audit(
+                request,
+                session.user.name,
+                "view_flag_refused",
+                f"flag:{flag_id[:64]}",
+                "not found or not allowed",
             )
             raise HTTPException(404)
-        store.audit(session.user.name, "view_flag", f"flag:{flag_id}", f"pseudonym:{flag['person_id']}")
+        if audit_view:
+            audit(
+                request, session.user.name, "view_flag", f"flag:{flag_id}", f"pseudonym:{flag['person_id']}"
+            )
         context = {
             "title": f"Flag for {flag['person_id']}",
             "nav": "queue",
@@ -282,22 +311,63 @@ def create_app(
     def show_flag(request: Request, flag_id: str, session: Current) -> Response:
         return flag_page(request, session, flag_id)
 
+    def kept_note(
+        request: Request, session: auth.Session | None, note: str, status: int, message: str, link: str
+    ) -> Response:
+        context = {"title": "Not recorded", "message": message, "note": note, "link": link}
+        return page(request, "kept_note.html", context, session, status)
+
     @app.post("/flags/{flag_id}/decision")
-    def decide(request: Request, flag_id: str, session: Current, form: Form) -> Response:
-        check_csrf(form, session.csrf_token)
+    def decide(request: Request, flag_id: str, form: Form) -> Response:
+        decision = form.get("decision", "")
+        # Browsers send line breaks as CR LF but count them as one character against maxlength.
+        note = form.get("note", "").replace("\r\n", "\n").strip()
+        session = session_or_none(request)
+        if session is None:
+            if not note:
+                raise LoginRequiredError
+            message = (
+                "Your session has ended, so the decision was not recorded. Copy your note, log in "
+                "again and record it."
+            )
+            return kept_note(request, None, note, 401, message, "/login")
+        target = f"flag:{flag_id[:64]}"
+
+        def refuse(reason: str, status: int, error: str) -> Response:
+            audit(request, session.user.name, "decision_failed", target, reason)
+            return flag_page(
+                request, session, flag_id, status, audit_view=False, error=error, note=note, chosen=decision
+            )
+
         if queries.flag_detail(store, session.user, flag_id) is None:
+            audit(request, session.user.name, "decision_failed", target, "not found or not allowed")
             raise HTTPException(404)
-        decision, note = form.get("decision", ""), form.get("note", "").strip()
-        error = None
+        if not csrf_ok(form, session.csrf_token):
+            expired = (
+                "This form has expired or did not come from this page. Your note is kept: record "
+                "the decision again."
+            )
+            return refuse("form expired", 403, expired)
         if decision not in DECISIONS:
-            error = "Choose a decision."
-        elif not note:
-            error = "Write a note: what you decided and why, in a sentence or two."
-        elif len(note) > MAX_NOTE_CHARS:
-            error = f"Keep the note under {MAX_NOTE_CHARS:,} characters."
-        if error:
-            return flag_page(request, session, flag_id, status=400, error=error, note=note, chosen=decision)
-        store.add_review(flag_id, decision, note, session.user.name)
+            return refuse("no decision chosen", 400, "Choose a decision.")
+        if not note:
+            return refuse("no note", 400, "Write a note: what you decided and why, in a sentence or two.")
+        if len(note) > MAX_NOTE_CHARS:
+            too_long = f"Keep the note to {MAX_NOTE_CHARS:,} characters; it has {len(note):,}."
+            return refuse("note too long", 400, too_long)
+        try:
+            store.add_review(flag_id, decision, note, session.user.name, client=client_of(request))
+        except (KeyError, SQLAlchemyError) as exc:  # the flag went, or the store is locked or down
+            with contextlib.suppress(SQLAlchemyError):
+                audit(
+                    request,
+                    session.user.name,
+                    "decision_failed",
+                    target,
+                    f"not stored ({type(exc).__name__})",
+                )
+            message = "The decision could not be stored. Copy your note and try again in a moment."
+            return kept_note(request, session, note, 503, message, f"/flags/{flag_id}")
         return RedirectResponse("/?recorded=1", status_code=303)
 
     @app.get("/teams", response_class=HTMLResponse)
@@ -308,13 +378,15 @@ def create_app(
             for i, row in enumerate(overview["rows"])
         }
         context = {"title": "Teams", "nav": "teams", "overview": overview, "trends": trends}
+        audit(request, session.user.name, "view_teams", "teams", f"teams shown={len(overview['rows'])}")
         return page(request, "teams.html", context, session)
 
     @app.get("/model", response_class=HTMLResponse)
     def model_page(request: Request, session: Current) -> Response:
         from models.card import METRIC_LABELS, format_metric
 
-        overview = queries.model_overview(store, catalog)
+        overview = queries.model_overview(store, session.user, anonymity_threshold, catalog)
+        audit(request, session.user.name, "view_model", "model")
         card = render_markdown(str(overview["model"].get("card") or "")) if overview else Markup("")
         context = {
             "title": "Model",

@@ -1,8 +1,9 @@
-"""Users, passwords, log-in sessions and lock-out of the review app, stored in the flag store.
+"""Users, passwords and log-in sessions of the review app, stored in the flag store.
 
 Passwords are kept as salted scrypt hashes (stdlib `hashlib.scrypt`) and compared in constant
-time; sessions are random tokens of which only a SHA-256 hash is stored. A user is locked out for
-a while after repeated failed log-ins. Every log-in attempt is written to the audit log.
+time; sessions are random tokens of which only a SHA-256 hash is stored. Every log-in attempt is
+written to the audit log. Repeated failures are throttled by the app (`review.throttle`), per
+client, never by locking an account: a lock-out anyone can trigger locks the owner out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from flows.store import FlagStore, audit_log, sessions, users, utc_now
+from flows import audit
+from flows.store import FlagStore, sessions, users, utc_now
 
 ROLES = ("analyst", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -30,8 +32,6 @@ SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
 SESSION_HOURS = 8
-MAX_FAILED_LOGINS = 5
-LOCKOUT_MINUTES = 15
 UNKNOWN_ACTOR = "(unknown user)"
 
 
@@ -153,28 +153,20 @@ def remove_user(store: FlagStore, name: str) -> None:
 
 
 def list_users(store: FlagStore) -> list[dict[str, object]]:
-    """Every user: name, role, teams, whether locked out now, created (never the password hash)."""
+    """Every user: name, role, teams, created (never the password hash)."""
     with store.engine.connect() as connection:
         rows = connection.execute(
-            sa.select(
-                users.c.name, users.c.role, users.c.teams, users.c.locked_until, users.c.created_at
-            ).order_by(users.c.name)
+            sa.select(users.c.name, users.c.role, users.c.teams, users.c.created_at).order_by(users.c.name)
         ).mappings()
-        now = datetime.now(UTC)
         return [
             {
                 "name": row["name"],
                 "role": row["role"],
                 "teams": json.loads(row["teams"]),
-                "locked": _locked(row["locked_until"], now),
                 "created_at": row["created_at"],
             }
             for row in rows
         ]
-
-
-def _locked(locked_until: str | None, now: datetime) -> bool:
-    return locked_until is not None and datetime.fromisoformat(locked_until) > now
 
 
 def _user(row: sa.RowMapping) -> User:
@@ -183,47 +175,34 @@ def _user(row: sa.RowMapping) -> User:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """The outcome of a log-in attempt: a session token on success, else a reason for the log."""
+    """The outcome of a log-in attempt: a session token on success, else a reason for the log.
+
+    `actor` is how the audit log names who tried: the user, or UNKNOWN_ACTOR for an unknown name.
+    """
 
     token: str | None
     reason: str
+    actor: str
 
 
-def log_in(store: FlagStore, name: str, password: str) -> LoginResult:
-    """Check a name and password, count failures and lock out; audit every attempt.
+def log_in(store: FlagStore, name: str, password: str, client: str | None = None) -> LoginResult:
+    """Check a name and password and audit the attempt (with the client's address, when known).
 
     The same message goes back to the browser whatever failed (see the app), so it cannot tell an
-    unknown name from a wrong password; only the audit log says which.
+    unknown name from a wrong password: an unknown name is checked against a dummy hash, which
+    takes as long. Only the audit log says which; it never holds an unknown name, which may be a
+    password typed in the wrong field.
     """
     now = datetime.now(UTC)
     with store.engine.begin() as connection:
         row = connection.execute(sa.select(users).where(users.c.name == name)).mappings().first()
         if row is None:
             verify_password(password, _dummy_hash())
-            _audit(connection, UNKNOWN_ACTOR, "login_failure", "unknown user name")
-            return LoginResult(None, "unknown user")
-        if _locked(row["locked_until"], now):
-            verify_password(password, _dummy_hash())
-            _audit(connection, name, "login_failure", "locked out")
-            return LoginResult(None, "locked out")
+            audit.append(connection, UNKNOWN_ACTOR, "login_failure", "login", "unknown user name", client)
+            return LoginResult(None, "unknown user", UNKNOWN_ACTOR)
         if not verify_password(password, row["password_hash"]):
-            failed = (row["failed_logins"] or 0) + 1
-            locked_until = None
-            detail = f"wrong password ({failed} in a row)"
-            if failed >= MAX_FAILED_LOGINS:
-                locked_until = (now + timedelta(minutes=LOCKOUT_MINUTES)).replace(microsecond=0).isoformat()
-                detail += f"; locked out until {locked_until}"
-                failed = 0
-            connection.execute(
-                sa.update(users)
-                .where(users.c.name == name)
-                .values(failed_logins=failed, locked_until=locked_until)
-            )
-            _audit(connection, name, "login_failure", detail)
-            return LoginResult(None, "wrong password")
-        connection.execute(
-            sa.update(users).where(users.c.name == name).values(failed_logins=0, locked_until=None)
-        )
+            audit.append(connection, name, "login_failure", "login", "wrong password", client)
+            return LoginResult(None, "wrong password", name)
         token = secrets.token_urlsafe(32)
         connection.execute(
             sa.insert(sessions).values(
@@ -234,14 +213,8 @@ def log_in(store: FlagStore, name: str, password: str) -> LoginResult:
                 expires_at=(now + timedelta(hours=SESSION_HOURS)).replace(microsecond=0).isoformat(),
             )
         )
-        _audit(connection, name, "login_success", "")
-    return LoginResult(token, "ok")
-
-
-def _audit(connection: sa.Connection, actor: str, action: str, detail: str) -> None:
-    connection.execute(
-        sa.insert(audit_log).values(at=utc_now(), actor=actor, action=action, target="login", detail=detail)
-    )
+        audit.append(connection, name, "login_success", "login", "", client)
+    return LoginResult(token, "ok", name)
 
 
 def _token_hash(token: str) -> str:
@@ -264,7 +237,7 @@ def session_of(store: FlagStore, token: str | None) -> Session | None:
     return Session(_user(row), row["csrf_token"])
 
 
-def log_out(store: FlagStore, token: str | None) -> None:
+def log_out(store: FlagStore, token: str | None, client: str | None = None) -> None:
     """End a session and write the log-out to the audit log."""
     if not token:
         return
@@ -274,10 +247,6 @@ def log_out(store: FlagStore, token: str | None) -> None:
         ).scalar_one_or_none()
         connection.execute(sa.delete(sessions).where(sessions.c.token_hash == _token_hash(token)))
         if name is not None:
-            connection.execute(
-                sa.insert(audit_log).values(
-                    at=utc_now(), actor=name, action="logout", target="login", detail=""
-                )
-            )
+            audit.append(connection, name, "logout", "login", "", client)
         # Expired sessions are of no use to anyone; clearing them here keeps the table small.
         connection.execute(sa.delete(sessions).where(sessions.c.expires_at < utc_now()))

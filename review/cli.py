@@ -1,4 +1,4 @@
-"""The review app's commands for `ewarn`: `review`, `users add|list|remove`, `audit export`.
+"""The review app's commands for `ewarn`: `review`, `users add|list|remove`, `audit export|verify`.
 
 Kept apart from `flows/cli.py`, which calls `register(app)`. FastAPI and uvicorn are imported
 inside the commands so that `ewarn --help` stays fast.
@@ -60,7 +60,9 @@ users_app = typer.Typer(
     help="Users of the review page: analysts see the teams they are given, admins see all.",
     no_args_is_help=True,
 )
-audit_app = typer.Typer(help="The audit trail of the review page (log-ins, flag views, decisions).")
+audit_app = typer.Typer(
+    help="The audit trail of the review page (log-ins, page views, decisions).", no_args_is_help=True
+)
 
 
 @users_app.command("add")
@@ -94,7 +96,7 @@ def users_add(
 
 @users_app.command("list")
 def users_list(home: HomeOption = None) -> None:
-    """List users: name, role, teams, whether locked out (never a password hash)."""
+    """List users: name, role, teams, since when (never a password hash)."""
     from review.auth import list_users
 
     rows = list_users(_store(_settings(home)))
@@ -103,8 +105,7 @@ def users_list(home: HomeOption = None) -> None:
         return
     for row in rows:
         teams = "all teams" if row["role"] == "admin" else ",".join(row["teams"])  # type: ignore[arg-type]
-        locked = "  (locked out)" if row["locked"] else ""
-        typer.echo(f"{row['name']}\t{row['role']}\t{teams}\tsince {row['created_at']}{locked}")
+        typer.echo(f"{row['name']}\t{row['role']}\t{teams}\tsince {row['created_at']}")
 
 
 @users_app.command("remove")
@@ -129,7 +130,7 @@ def audit_export(
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     home: HomeOption = None,
 ) -> None:
-    """Write the whole audit log, oldest first, as CSV (entry_id, at, actor, action, target, detail)."""
+    """Write the whole audit log, oldest first, as CSV, with each entry's client and chain hashes."""
     import csv
     import os
     import tempfile
@@ -139,7 +140,7 @@ def audit_export(
     if out.is_dir():
         raise _fail(f"{out} is a folder; give a file name such as {out / 'audit.csv'}.")
     entries = _store(_settings(home)).audit_entries()
-    columns = ["entry_id", "at", "actor", "action", "target", "detail"]
+    columns = ["entry_id", "at", "actor", "action", "target", "detail", "client", "prev_hash", "entry_hash"]
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
@@ -152,6 +153,34 @@ def audit_export(
         Path(temporary).unlink(missing_ok=True)
         raise
     typer.echo(f"{entries.height:,} audit entries -> {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(home: HomeOption = None) -> None:
+    """Check the audit trail's hash chain: exit 0 when intact, 1 naming the first broken entry."""
+    from sqlalchemy.engine import make_url
+
+    from flows.audit import verify
+
+    settings = _settings(home)
+    check = verify(_store(settings).engine)
+    where = make_url(settings.flag_store_url()).render_as_string(hide_password=True)
+    entries = f"{check.entries:,} {'entry' if check.entries == 1 else 'entries'}"
+    if check.problem:
+        trust = "Do not trust the entries from there on"
+        if check.entries:
+            verb = "is" if check.entries == 1 else "are"
+            trust = f"The {entries} before it {verb} intact; do not trust the entries from there on"
+        raise _fail(
+            f"The audit trail in {where} is broken: {check.problem}. {trust}. Compare with an "
+            "earlier `ewarn audit export` or a backup of the store to see what changed.",
+            code=1,
+        )
+    typer.echo(
+        f"The audit trail is intact: {entries}; entry {check.last_entry} has hash {check.head}.\n"
+        "Keep that line somewhere else (a ticket, an e-mail): should anyone rebuild the trail, that "
+        "entry's hash in `ewarn audit export` will differ."
+    )
 
 
 def _csv_safe(value: object) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
 from features.catalog import Catalog
@@ -303,15 +304,33 @@ def teams_overview(store: FlagStore, user: User, threshold: int, catalog: Catalo
     }
 
 
-def model_overview(store: FlagStore, catalog: Catalog) -> dict[str, Any] | None:
+def model_overview(store: FlagStore, user: User, threshold: int, catalog: Catalog) -> dict[str, Any] | None:
     """The champion of the latest run (metrics, fairness audit, card) and false alarms by family.
 
     The false-alarm rate counts each reviewed flag once, by its latest decision, under the flag's
-    leading family.
+    leading family, and only flags of teams the user may see (an admin sees decisions on flags a
+    re-run has since removed, too). A family with fewer than `threshold` reviewed flags is not
+    shown, as a team under it is not: a rate over a handful is a judgement about a few people.
     """
     run = store.run()
     if run is None:
         return None
+    query = (
+        sa.select(reviews.c.review_id, reviews.c.flag_id, reviews.c.decision, flags.c.leading_family)
+        .outerjoin(flags, flags.c.flag_id == reviews.c.flag_id)
+        .where(_visible(user, flags.c.team_id))
+    )
+    with store.engine.connect() as connection:
+        decided = pl.DataFrame(
+            [tuple(r) for r in connection.execute(query)],
+            schema={
+                "review_id": pl.Int64,
+                "flag_id": pl.String,
+                "decision": pl.String,
+                "leading_family": pl.String,
+            },
+            orient="row",
+        )
     by_family = [
         {
             "family": family,
@@ -320,9 +339,13 @@ def model_overview(store: FlagStore, catalog: Catalog) -> dict[str, Any] | None:
             "false_alarms": false_alarms,
             "rate": rate,
         }
-        for family, reviewed, false_alarms, rate in false_alarm_rate_by_family(
-            store.review_history()
-        ).iter_rows()
+        for family, reviewed, false_alarms, rate in false_alarm_rate_by_family(decided).iter_rows()
     ]
     model = dict(run["details"].get("model") or {})
-    return {"run": run, "model": model, "false_alarms": by_family}
+    return {
+        "run": run,
+        "model": model,
+        "false_alarms": [r for r in by_family if r["reviewed"] >= threshold],
+        "false_alarms_hidden": sum(1 for r in by_family if r["reviewed"] < threshold),
+        "threshold": threshold,
+    }

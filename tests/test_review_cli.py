@@ -34,6 +34,7 @@ def test_ewarn_has_the_review_commands() -> None:
         ["users", "list"],
         ["users", "remove"],
         ["audit", "export"],
+        ["audit", "verify"],
     ):
         result = runner.invoke(ewarn, [*command, "--help"])
         assert result.exit_code == 0, result.output
@@ -98,7 +99,12 @@ def test_audit_export_writes_every_entry_as_csv(app: typer.Typer, tmp_path: Path
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["action"] for r in rows] == ["user_added", "login_failure", "login_success", "view_flag"]
-    assert set(rows[0]) == {"entry_id", "at", "actor", "action", "target", "detail"}
+    assert set(rows[0]) == {"entry_id", "at", "actor", "action", "target", "detail"} | {
+        "client",
+        "prev_hash",
+        "entry_hash",
+    }
+    assert all(len(r["entry_hash"]) == 64 for r in rows) and rows[1]["prev_hash"] == rows[0]["entry_hash"]
     assert rows[-1]["detail"] == "'=HYPERLINK(1)"  # a spreadsheet shows it, never runs it
     bad = runner.invoke(app, ["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), *home])
     assert bad.exit_code == 2 and "does not exist" in bad.output
