@@ -615,6 +615,8 @@ _register_review(app)
 
 def main() -> None:
     """Run the command line; bad input never ends in a Python traceback."""
+    # Everything ewarn writes (stores, reports, MLflow artifacts, landing folders) is its owner's alone.
+    os.umask(0o077)
     atexit.register(_end_without_teardown)
     try:
         app()

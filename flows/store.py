@@ -272,11 +272,16 @@ class FlagStore:
     def __init__(self, url: str) -> None:
         """Open (and create or upgrade in place) the store at an SQLAlchemy URL."""
         self.url = url
+        local = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
         try:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            if local is not None:
+                local.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.engine = sa.create_engine(url)
             upgrade(self.engine)
+            if local is not None and local.is_file():
+                # Password hashes and decision notes: the owner's alone (SQLite gives its journal
+                # files the database file's mode).
+                local.chmod(0o600)
         except StoreError:
             raise
         except Exception as exc:  # driver missing, server down, bad URL: one message for the user
