@@ -433,11 +433,12 @@ def _print_nightly(result, settings: Settings) -> None:
     from collections import Counter
 
     bands = Counter(result.flags["band"].to_list())
-    said = ", ".join(f"{n} {band}" for band, n in sorted(bands.items())) or "none"
+    said = ", ".join(f"{n} {band}" for band, n in sorted(bands.items())) or "no one was flagged"
     typer.echo(
         f"Nightly run for the week of {result.as_of}: {result.flags.height} flags ({said}) among "
         f"{result.people_scored:,} people, model version {result.model_version}.\n"
-        f"Report: {result.report}\nFlags: ewarn flags --home {settings.resolved_home()}"
+        + "".join(f"{note}\n" for note in result.notes)
+        + f"Report: {result.report}\nFlags: ewarn flags --home {settings.resolved_home()}"
     )
 
 
@@ -614,6 +615,8 @@ _register_review(app)
 
 def main() -> None:
     """Run the command line; bad input never ends in a Python traceback."""
+    # Everything ewarn writes (stores, reports, MLflow artifacts, landing folders) is its owner's alone.
+    os.umask(0o077)
     atexit.register(_end_without_teardown)
     try:
         app()

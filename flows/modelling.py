@@ -24,6 +24,7 @@ from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
 from models.backtest import BacktestResult, naive_table, person_backtest, time_backtest
 from models.metrics import DEFAULT_CAPACITY
+from models.splits import SplitError, learnable, too_short, unlabelled, weeks_needed
 from models.tracking import (
     ChampionInfo,
     load_model,
@@ -107,6 +108,19 @@ def default_cutoff(last_week: date, horizon: int) -> date:
     return last_week - timedelta(weeks=2 * horizon)
 
 
+def resolve_cutoff(tables: TrainingTables, horizon: int, cutoff: date | None) -> date:
+    """The cutoff asked for, else the default; a history too short for the default is refused
+    with the weeks it would need (SplitError)."""
+    if cutoff is not None:
+        return cutoff
+    if tables.table.filter(learnable(tables.table)).is_empty():
+        raise SplitError(unlabelled(tables.table, horizon))
+    first = tables.table["week"].min() if tables.table.height else None
+    if first is None or (tables.last_week - first).days // 7 + 1 < weeks_needed(horizon):
+        raise SplitError(too_short(tables.table, horizon))
+    return default_cutoff(tables.last_week, horizon)
+
+
 def backtest(
     tables: TrainingTables,
     horizon: int,
@@ -120,7 +134,7 @@ def backtest(
     """Run the back-test the user asked for on prepared tables."""
     if split == "person":
         return person_backtest(tables.table, tables.naive, folds, horizon, capacity, catalog=catalog)
-    cutoff = cutoff or default_cutoff(tables.last_week, horizon)
+    cutoff = resolve_cutoff(tables, horizon, cutoff)
     return time_backtest(tables.table, tables.naive, cutoff, horizon, capacity, catalog=catalog)
 
 

@@ -31,6 +31,7 @@ from features.build import (
 from features.catalog import Catalog, load_catalog
 from features.contract import person_partition
 from features.labels import first_outcomes
+from features.latest_week import latest_week, people_by_week
 from flows.landing import Landing, load_landing
 from flows.lock import job_lock
 from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
@@ -76,6 +77,10 @@ class NightlyResult:
     flags: pl.DataFrame
     report: Path
     summary: str
+    # Reviewed flags of an earlier run of the same week, kept with their decisions.
+    kept_reviewed: int = 0
+    # What the run wants its reader to know (a later week passed over, say), in sentences.
+    notes: tuple[str, ...] = ()
 
 
 @task(name="validate-landing", **IO)
@@ -84,15 +89,26 @@ def read_landing(folder: Path) -> Landing:
     return load_landing(folder)
 
 
-def resolve_as_of(landing: Landing, requested: date | None) -> date:
-    """The week to score: the one asked for, else the last complete week in the data."""
-    last_week = landing.signals.select(pl.col("week").max()).collect().item()
+def resolve_as_of(landing: Landing, requested: date | None) -> tuple[date, tuple[str, ...]]:
+    """The week to score, and a note when the default passed over later weeks.
+
+    The one asked for; else the last week most people have signals in (features.latest_week),
+    which is the data's last week unless only a few people reach into later weeks.
+    """
+    latest = latest_week(people_by_week(landing.signals))
     if requested is None:
-        return last_week
+        if not latest.skips_later_weeks:
+            return latest.week, ()
+        return latest.week, (
+            f"The data's last week ({latest.last_week}) has signals for only {latest.last_week_people:,} "
+            f"people against {latest.people:,} in the week of {latest.week}, so the week of {latest.week} "
+            f"was scored: the last week most people have. Give --as-of {latest.last_week} to score the "
+            "later week anyway.",
+        )
     as_of = monday_of(requested)
-    if as_of > last_week:
-        raise ValueError(f"--as-of {requested} is after the last week in the data ({last_week})")
-    return as_of
+    if as_of > latest.last_week:
+        raise ValueError(f"--as-of {requested} is after the last week in the data ({latest.last_week})")
+    return as_of, ()
 
 
 @task(name="partition-features", **PURE)
@@ -188,8 +204,6 @@ def explain_flags(
     model: FittedModel, rows: pl.DataFrame, catalog: Catalog
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Reasons in words and family contributions for the flagged rows only (exact SHAP)."""
-    if rows.height == 0:
-        return explain(model, rows, catalog), {}
     attribution = attribute(model, rows)  # once for both: the exact SHAP values are the costly part
     reasons = explain(model, rows, catalog, attribution=attribution)
     return reasons, families_json(family_contributions(model, rows, catalog, attribution), catalog)
@@ -214,9 +228,10 @@ def recent_series(
 @task(name="store-run", **IO)
 def store_run(
     store: FlagStore, record: RunRecord, flags: pl.DataFrame, reasons: pl.DataFrame, teams: pl.DataFrame
-) -> None:
-    """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run)."""
-    store.write_run(record, flags, reasons, teams)
+) -> int:
+    """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run's
+    undecided flags); return how many reviewed flags of an earlier run of the week were kept."""
+    return store.write_run(record, flags, reasons, teams)
 
 
 @task(name="write-report", **IO)
@@ -268,7 +283,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         catalog = load_catalog(settings.catalog)
         step("Validating the landing folder")
         landing = read_landing(settings.landing_folder())
-        as_of = resolve_as_of(landing, requested_as_of)
+        as_of, notes = resolve_as_of(landing, requested_as_of)
         step(f"Building features for the week of {as_of}")
         rows = as_of_features(landing, catalog, as_of, settings)
         step("Loading the champion model")
@@ -316,7 +331,12 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
             },
         )
         step("Storing the run in the flag store")
-        store_run(store, record, flags, reason_rows, teams)
+        kept = store_run(store, record, flags, reason_rows, teams)
+        if kept:
+            notes += (
+                f"{kept} reviewed {'flag' if kept == 1 else 'flags'} of an earlier run for this week "
+                "kept with their decisions; only undecided flags were replaced.",
+            )
         summary_facts = RunSummary(
             as_of=as_of,
             data_last_week=record.data_last_week,
@@ -326,6 +346,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
             capacity=settings.capacity,
             min_risk=settings.min_risk,
             threshold=settings.anonymity_threshold,
+            notes=notes,
         )
         step("Writing the report")
         report = write_report(home, as_of, html_report(summary_facts, flags, reason_rows, teams, catalog))
@@ -339,5 +360,5 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         )
         store.dispose()
         return NightlyResult(
-            record.run_id, as_of, record.model_version, scored.height, flags, report, summary
+            record.run_id, as_of, record.model_version, scored.height, flags, report, summary, kept, notes
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,23 @@ def quiet_prefect(debug: bool = False) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
+# The server's own process runs this before uvicorn: on Linux it asks the kernel to stop it when
+# the thread that started it ends, which is when the command ends, however it ends (a SIGKILL runs
+# no exit handler). The parent's pid comes first in argv, to catch a parent that died before.
+_LAUNCH = """
+import ctypes, os, runpy, signal, sys
+parent = int(sys.argv.pop(1))
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+except (AttributeError, OSError):
+    pass  # not Linux: the parent's exit handler stops the server
+if os.getppid() != parent:
+    sys.exit(0)
+sys.argv[0] = "uvicorn"
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+
+
 class TemporaryServer:
     """Prefect's temporary API server in a subprocess, started before the flow's modules import.
 
@@ -33,16 +51,27 @@ class TemporaryServer:
     importing its whole server package into this process (seconds of start-up on a small
     machine, competing with our own imports). Here only Prefect's settings are imported; the
     server imports in its own process, on the other core. Call `wait` before running a flow and
-    run it inside `api()`; the server stops when the process exits.
+    run it inside `api()`; the server stops when the process exits, or is killed (see _LAUNCH:
+    the thread that starts it stays alive until `stop`, as the kernel ties the server to it).
     """
 
     def __init__(self) -> None:
         self.api_url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._start, name="prefect-server-start", daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._ready.set()
+        if self._process is not None:
+            self._stopping.wait()
+
+    def _serve(self) -> None:
         try:
             import prefect
             from prefect.settings import (
@@ -65,7 +94,8 @@ class TemporaryServer:
                 **get_current_settings().to_environment_variables(exclude_unset=True),
             }
             command = [
-                sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+                sys.executable, "-c", _LAUNCH, str(os.getpid()),
+                "--app-dir", str(prefect.__module_path__.parent),
                 "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                 "--port", str(port), "--log-level", "error", "--lifespan", "on",
             ]  # fmt: skip
@@ -80,6 +110,7 @@ class TemporaryServer:
                     with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
                         if response.status == 200:
                             self.api_url = url
+                            self._ready.set()
                             return
                 except OSError:
                     time.sleep(0.1)
@@ -89,7 +120,7 @@ class TemporaryServer:
 
     def wait(self) -> None:
         """Block until the server answers, or until it is known that Prefect will start its own."""
-        self._thread.join()
+        self._ready.wait()
 
     def api(self) -> contextlib.AbstractContextManager[object]:
         """A context in which Prefect's client talks to this server (nothing changes without one)."""
@@ -102,6 +133,7 @@ class TemporaryServer:
 
     def stop(self) -> None:
         """Stop the server, if it runs (registered to run at exit)."""
+        self._stopping.set()
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
@@ -122,4 +154,22 @@ def start_temporary_server() -> TemporaryServer | None:
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
+    _exit_on_sigterm()
     return TemporaryServer()
+
+
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM end the command as an exit does: exit handlers run and stop the server cleanly.
+
+    Only in the main thread and only when nobody else handles SIGTERM. The exit code is 143
+    (128 + SIGTERM), as a shell reports a process ended by that signal.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

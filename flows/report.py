@@ -32,6 +32,17 @@ class RunSummary:
     capacity: float
     min_risk: float
     threshold: int
+    # Sentences the reader must see: a later week passed over, reviewed flags kept on a re-run.
+    notes: tuple[str, ...] = ()
+
+
+def nobody_flagged(run: RunSummary) -> str:
+    """The sentence for a night without flags (it is a result, not a failure)."""
+    return (
+        f"No one was flagged this week: of the {run.people_scored:,} people scored, nobody at or above "
+        f"the minimum risk of {run.min_risk:.0%} was free to be flagged (not already under review, in "
+        "the cooldown, or past an outcome)."
+    )
 
 
 def visible_teams(teams: pl.DataFrame, threshold: int) -> pl.DataFrame:
@@ -59,6 +70,7 @@ def markdown_summary(run: RunSummary, flags: pl.DataFrame, teams: pl.DataFrame, 
         f"(capacity {run.capacity:.0%}, minimum risk {run.min_risk:.0%})",
         f"- **Model:** ewarn-risk version {run.model_version} ({run.model_name})",
         f"- **Data up to:** the week of {run.data_last_week}",
+        *(f"- {note}" for note in (*run.notes, *([nobody_flagged(run)] if flags.height == 0 else []))),
         "",
         "## Leading families",
         "",
@@ -161,6 +173,8 @@ automatically. Pseudonyms only. Team figures only for teams of {run.threshold} o
 <div>model <strong>ewarn-risk v{escape(run.model_version)}</strong> ({escape(run.model_name)})</div>
 <div>data up to the week of <strong>{run.data_last_week}</strong></div>
 </div>
+{"".join(f"<p>{escape(note)}</p>" for note in run.notes)}
+{f"<p><strong>{escape(nobody_flagged(run))}</strong></p>" if flags.height == 0 else ""}
 <h2>What leads the flags</h2>
 {bar_chart_svg(leading_family_counts(flags, catalog), "Flags by leading family")}
 {bar_chart_svg(band_items, "Flags by risk band")}

@@ -22,11 +22,11 @@ from flows.lock import job_lock
 from flows.modelling import (
     TrainingTables,
     backtest,
-    default_cutoff,
     features_of,
     json_text,
     metrics_as_params,
     prepare_tables,
+    resolve_cutoff,
     same_backtest_ap,
     utc_now,
 )
@@ -186,7 +186,7 @@ def run_retrain(
         check_tracking(uri)
         step("Validating the landing folder and building features")
         tables = read_tables(settings.landing_folder(), settings, catalog)
-        cutoff = cutoff or default_cutoff(tables.last_week, horizon)
+        cutoff = resolve_cutoff(tables, horizon, cutoff)
         step(f"Back-testing every candidate and the naive reference at cutoff {cutoff}")
         result = run_backtest(tables, horizon, cutoff, capacity, catalog)
         step(f"Training the chosen model ({result.chosen}) on every week with a known outcome")

@@ -4,7 +4,8 @@ An embedded SQLite database in the home folder by default; any SQLAlchemy URL (P
 by setting. The schema carries a version number and is upgraded in place when a store is opened.
 A nightly run is written in one transaction that first removes any earlier run for the same as-of
 week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
-the store exactly as it was. Reviews and the audit log are never deleted by a run.
+the store exactly as it was. Reviews and the audit log are never deleted by a run, and neither
+is a flag that has a review: a re-run keeps it (see FlagStore.write_run).
 
 JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
 - `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
@@ -22,6 +23,7 @@ JSON text columns (written by the nightly flow, read by `ewarn flags` and the re
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -282,11 +284,16 @@ class FlagStore:
     def __init__(self, url: str) -> None:
         """Open (and create or upgrade in place) the store at an SQLAlchemy URL."""
         self.url = url
+        local = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
         try:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            if local is not None:
+                local.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.engine = sa.create_engine(url)
             upgrade(self.engine)
+            if local is not None and local.is_file():
+                # Password hashes and decision notes: the owner's alone (SQLite gives its journal
+                # files the database file's mode).
+                local.chmod(0o600)
         except StoreError:
             raise
         except Exception as exc:  # driver missing, server down, bad URL: one message for the user
@@ -306,17 +313,28 @@ class FlagStore:
         flag_rows: pl.DataFrame,
         reason_rows: pl.DataFrame,
         team_rows: pl.DataFrame,
-    ) -> None:
-        """Store a run, replacing any earlier run for the same as-of week, all in one transaction."""
+    ) -> int:
+        """Store a run, replacing any earlier run for the same as-of week, all in one transaction.
+
+        A decision is never lost: every flag of the earlier run that has a review moves to the new
+        run with its reasons, and only the undecided ones are replaced. A person the new run flags
+        again keeps the reviewed flag (the decision was made on what it showed). Ranks follow risk
+        across both, and the team counts count both. Returns how many reviewed flags were kept.
+        """
         flag_dicts = _rows(flag_rows, FLAG_COLUMNS)
-        for row in flag_dicts:
-            row.update(run_id=record.run_id, as_of=record.as_of)
         reason_dicts = _rows(reason_rows, REASON_COLUMNS)
         team_dicts = _rows(team_rows, TEAM_COLUMNS)
-        for row in team_dicts:
-            row["run_id"] = record.run_id
         with self.engine.begin() as connection:
-            self._delete_run(connection, record.as_of)
+            kept_flags, kept_reasons = self._retire_run(connection, record.as_of)
+            kept_ids = {row["flag_id"] for row in kept_flags}
+            every_flag = kept_flags + [row for row in flag_dicts if row["flag_id"] not in kept_ids]
+            every_flag.sort(key=lambda row: (-row["risk"], row["person_id"]))
+            for rank, row in enumerate(every_flag, start=1):
+                row.update(rank=rank, run_id=record.run_id, as_of=record.as_of)
+            every_reason = kept_reasons + [row for row in reason_dicts if row["flag_id"] not in kept_ids]
+            flagged = Counter(row["team_id"] for row in every_flag if row["team_id"] is not None)
+            for row in team_dicts:
+                row.update(run_id=record.run_id, flagged=flagged.get(row["team_id"], 0))
             connection.execute(
                 sa.insert(runs).values(
                     run_id=record.run_id,
@@ -327,24 +345,44 @@ class FlagStore:
                     data_sha256=record.data_sha256,
                     data_last_week=record.data_last_week,
                     people_scored=record.people_scored,
-                    flag_count=len(flag_dicts),
+                    flag_count=len(every_flag),
                     details=json.dumps(record.details, default=str, sort_keys=True),
                 )
             )
-            for table, rows in ((flags, flag_dicts), (reasons, reason_dicts), (team_runs, team_dicts)):
+            for table, rows in ((flags, every_flag), (reasons, every_reason), (team_runs, team_dicts)):
                 if rows:
                     connection.execute(sa.insert(table), rows)
+        return len(kept_flags)
 
     @staticmethod
-    def _delete_run(connection: Connection, as_of: date) -> None:
+    def _retire_run(connection: Connection, as_of: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Delete the earlier run of a week; return its reviewed flags and their reasons, to keep.
+
+        Everything is deleted before the new run is written (the as-of week is unique, and the
+        flags point at their run), and the reviewed flags are written again with the new run.
+        """
         earlier = connection.execute(sa.select(runs.c.run_id).where(runs.c.as_of == as_of)).scalars().all()
         if not earlier:
-            return
+            return [], []
         flag_ids = sa.select(flags.c.flag_id).where(flags.c.run_id.in_(earlier))
+        reviewed = sa.select(reviews.c.flag_id).where(reviews.c.flag_id.in_(flag_ids))
+        kept_flags = [
+            dict(row)
+            for row in connection.execute(
+                sa.select(*(flags.c[c] for c in FLAG_COLUMNS)).where(flags.c.flag_id.in_(reviewed))
+            ).mappings()
+        ]
+        kept_reasons = [
+            dict(row)
+            for row in connection.execute(
+                sa.select(reasons).where(reasons.c.flag_id.in_([row["flag_id"] for row in kept_flags]))
+            ).mappings()
+        ]
         connection.execute(sa.delete(reasons).where(reasons.c.flag_id.in_(flag_ids)))
         connection.execute(sa.delete(flags).where(flags.c.run_id.in_(earlier)))
         connection.execute(sa.delete(team_runs).where(team_runs.c.run_id.in_(earlier)))
         connection.execute(sa.delete(runs).where(runs.c.run_id.in_(earlier)))
+        return kept_flags, kept_reasons
 
     def run(self, as_of: date | None = None) -> dict[str, Any] | None:
         """The run for an as-of week (the latest run when None), or None when there is none."""

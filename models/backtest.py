@@ -12,7 +12,7 @@ from features.build import feature_columns
 from features.catalog import Catalog
 from models.candidates import PERSON_CANDIDATES, SIMPLICITY_ORDER, TIME_CANDIDATES
 from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
-from models.splits import learnable, person_folds, time_split
+from models.splits import SplitError, learnable, person_folds, time_split, unlabelled
 from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, score_rows
 
 # Average precision closer than this is a tie, and a tie goes to the simpler model.
@@ -133,6 +133,13 @@ def person_backtest(
 ) -> BacktestResult:
     """Out-of-fold scores from person-grouped, outcome-stratified K-fold (for data with little history)."""
     rows = table.filter(learnable(table))
+    if rows.is_empty():
+        raise SplitError(unlabelled(table, horizon))
+    if rows["label"].n_unique() < 2:
+        raise SplitError(
+            f"the person-weeks with a known label hold one class only (an outcome within {horizon} "
+            "weeks for everyone, or for no one): nothing to learn; use a longer history"
+        )
     features = feature_columns(table.columns)
     metrics: dict[str, dict[str, float]] = {}
     scored: dict[str, pl.DataFrame] = {}

@@ -219,7 +219,12 @@ def _linear_attribution(pipeline: Pipeline, x: np.ndarray, features: tuple[str, 
                 f"cannot explain the logistic pipeline: step {name!r} is {type(step).__name__}; "
                 "only SimpleImputer, AppendSignedLog and StandardScaler can be mapped back to the features"
             )
-    transformed = np.asarray(pipeline[:-1].transform(x), dtype=np.float64)
+    if x.shape[0] == 0:
+        # No rows (a night without flags): the steps refuse an empty matrix, and there is nothing
+        # to map back; the columns they make are the ones the coefficients weigh.
+        transformed = np.zeros((0, estimator.coef_.shape[1]))
+    else:
+        transformed = np.asarray(pipeline[:-1].transform(x), dtype=np.float64)
     if transformed.shape[1] != len(source):
         raise TypeError(
             f"the logistic pipeline makes {transformed.shape[1]} columns from {len(features)} features; "

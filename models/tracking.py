@@ -2,6 +2,11 @@
 
 Everything else in ewarn hands this module plain values (dicts, frames, text); nothing person-level
 is ever passed in, so nothing person-level can reach the tracking store.
+
+With the home's own store (no MLFLOW_TRACKING_URI), every artifact lives in HOME/mlartifacts, never
+in the working folder of whichever command ran (MLflow's default, `./mlruns`). MLflow records
+artifact locations as absolute paths, so a home that was moved or copied reads its artifacts from
+its own HOME/mlartifacts, whatever path was recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import polars as pl
 
 MODEL_NAME = "ewarn-risk"
+ARTIFACTS = "mlartifacts"  # the home's folder for MLflow's artifacts
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What skops may load back: the calibration wrapper, the boosted trees and our horizon ensemble
@@ -40,8 +46,32 @@ def tracking_uri(home: Path) -> str:
     configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if configured:
         return configured
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+
+def home_artifacts(uri: str) -> Path | None:
+    """HOME/mlartifacts when `uri` is a home's own SQLite store (see tracking_uri), else None."""
+    if not uri.startswith("sqlite:///") or not uri.endswith("/mlflow.db"):
+        return None
+    return Path(uri.removeprefix("sqlite:///")).parent / ARTIFACTS
+
+
+def _local_artifacts(uri: str, recorded: str) -> Path | None:
+    """Where an artifact location recorded in the home's store is now: under this home's
+    mlartifacts, wherever the home was when it was recorded. None for any other store or location."""
+    root = home_artifacts(uri)
+    parts = Path(recorded.removeprefix("file://")).parts
+    if root is None or ARTIFACTS not in parts:
+        return None
+    return root.joinpath(*parts[len(parts) - parts[::-1].index(ARTIFACTS) :])
+
+
+def _private(uri: str) -> None:
+    # The home's store holds the model card and metrics: its owner's alone, like the home.
+    root = home_artifacts(uri)
+    if root is not None and (root.parent / "mlflow.db").exists():
+        os.chmod(root.parent / "mlflow.db", 0o600)
 
 
 def _mlflow(uri: str):
@@ -85,6 +115,7 @@ def check_reachable(uri: str) -> None:
             f"Cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}). Start the tracking "
             "server or fix MLFLOW_TRACKING_URI; unset it to use the store in the home folder."
         ) from exc
+    _private(uri)
 
 
 def current_champion(uri: str) -> ChampionInfo | None:
@@ -107,19 +138,38 @@ def load_model(uri: str, version: str) -> tuple[Any, list[str]]:
     """Load a registered model version (sklearn flavour: it has predict_proba) and its feature list."""
     mlflow = _mlflow(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    run_id = client.get_model_version(MODEL_NAME, version).run_id
-    features = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/features.json"))
-    return mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version}"), features
+    registered = client.get_model_version(MODEL_NAME, version)
+    features = json.loads(_run_text(uri, registered.run_id, "features.json"))
+    model_uri = f"models:/{MODEL_NAME}/{version}"
+    # The version's source names the logged model ("models:/m-..."), whose files hold the model.
+    source = registered.source or ""
+    model_id = registered.model_id or (
+        source.removeprefix("models:/") if source.startswith("models:/m-") else None
+    )
+    if model_id:
+        recorded = client.get_logged_model(model_id).artifact_location
+        local = _local_artifacts(uri, recorded)
+        model_uri = str(local) if local is not None else model_uri
+    return mlflow.sklearn.load_model(model_uri), features
+
+
+def _run_text(uri: str, run_id: str, name: str) -> str:
+    """A text artifact of a run: from this home's mlartifacts when the home's store recorded it."""
+    mlflow = _mlflow(uri)
+    recorded = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_run(run_id).info.artifact_uri
+    local = _local_artifacts(uri, recorded)
+    if local is not None:
+        return (local / name).read_text(encoding="utf-8")
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/{name}")
 
 
 def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:
     """What a reviewer may read about the champion: metrics against the naive reference, the
     fairness audit and the model card (aggregates only, as logged by the training)."""
-    mlflow = _mlflow(uri)
 
     def text(name: str) -> str | None:
         try:
-            return mlflow.artifacts.load_text(f"runs:/{champion.run_id}/{name}")
+            return _run_text(uri, champion.run_id, name)
         except Exception:  # a run logged by an older ewarn may lack an artifact; show what there is
             return None
 
@@ -178,7 +228,7 @@ def log_training(
     from mlflow.models import infer_signature
 
     try:
-        mlflow.set_experiment(EXPERIMENT)
+        mlflow.set_experiment(experiment_id=_experiment(mlflow, uri))
         with mlflow.start_run() as run:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
@@ -206,7 +256,8 @@ def log_training(
                 MODEL_NAME, alias, version
             )
             mlflow.set_tag("ewarn.alias", alias)
-            return TrainingRecord(run.info.run_id, version, alias, run.info.experiment_id)
+        _private(uri)
+        return TrainingRecord(run.info.run_id, version, alias, run.info.experiment_id)
     except TrackingUnavailableError:
         raise
     except Exception as exc:  # an unreachable server surfaces as many different exception types
@@ -214,6 +265,19 @@ def log_training(
             f"Could not log the training to MLflow at {uri}: {exc}. Check that the tracking server is "
             "running and MLFLOW_TRACKING_URI is right, or unset it to use the store in the home folder."
         ) from exc
+
+
+def _experiment(mlflow: Any, uri: str) -> str:
+    """The id of the ewarn experiment, created with its artifacts in the home when the store is the home's.
+
+    An experiment created by an older ewarn keeps the location it was created with.
+    """
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    root = home_artifacts(uri)
+    return client.create_experiment(EXPERIMENT, artifact_location=str(root / EXPERIMENT) if root else None)
 
 
 def _param(value: Any) -> str:

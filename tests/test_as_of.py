@@ -122,3 +122,28 @@ def test_kind_features_at_edge_cases(kind: str) -> None:
         # Person a: 7 days in 4 spells (the one at ago 25 began before the window; the leave week
         # at ago 1 splits the last); person b has too few weeks.
         assert one.select(outputs).rows() == [(7.0, 4.0, 112.0), (None, None, None)]
+
+
+def test_the_default_week_is_the_last_one_most_people_have() -> None:
+    from features.latest_week import latest_week, people_by_week
+
+    weeks = [date(2025, 3, 3) + timedelta(weeks=i) for i in range(10)]
+    rows = [(f"p{p}", week) for week in weeks[:-1] for p in range(40)] + [
+        ("p1", weeks[-1]),
+        ("p2", weeks[-1]),
+    ]
+    signals = pl.LazyFrame(rows, schema={"person_id": pl.String, "week": pl.Date}, orient="row")
+    counts = people_by_week(signals)
+    assert counts["week"].to_list() == weeks[-8:] and counts["people"].to_list()[-2:] == [40, 2]
+    chosen = latest_week(counts)
+    assert (chosen.week, chosen.people, chosen.last_week, chosen.last_week_people) == (
+        weeks[-2],
+        40,
+        weeks[-1],
+        2,
+    )
+    assert chosen.skips_later_weeks
+    everyone = latest_week(people_by_week(signals.filter(pl.col("week") < weeks[-1])))
+    assert everyone.week == weeks[-2] and not everyone.skips_later_weeks
+    with pytest.raises(ValueError, match="no week to score"):
+        latest_week(people_by_week(signals.clear()))

@@ -559,6 +559,28 @@ def test_a_row_with_nothing_raising_risk_gets_no_reasons(models: dict[str, Fitte
     assert reasons.columns[:4] == ["person_id", "week", "rank", "family"]
 
 
+@pytest.mark.parametrize("name", [*PIPELINES, "ensemble"])
+def test_no_rows_to_explain_gives_no_reasons_and_no_contributions(
+    models: dict[str, FittedModel], synthetic, name
+) -> None:
+    # A night without flags explains an empty frame: that is no reasons, not an error.
+    if name == "ensemble":
+        single = models["gradient_boosting"]
+        ensemble = HorizonEnsemble([single.pipeline, single.pipeline], [12, 16]).fit(
+            matrix(synthetic[:1], single.features)
+        )
+        model = FittedModel("ensemble", ensemble, single.calibrated, single.features)
+    else:
+        model = models[name]
+    empty = synthetic.clear()
+    attribution = attribute(model, empty)
+    assert attribution.values.shape == (0, len(model.features))
+    assert attribution.base_value == pytest.approx(attribute(model, synthetic[:5]).base_value)
+    reasons = explain(model, empty, CATALOG)
+    assert reasons.is_empty() and reasons.columns[:4] == ["person_id", "week", "rank", "family"]
+    assert family_contributions(model, empty, CATALOG).is_empty()
+
+
 # --------------------------------------------------------------------------------------------------
 # Faithfulness on the simulator: does the leading reason name the cause the simulator planted?
 

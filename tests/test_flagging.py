@@ -151,6 +151,41 @@ def test_a_rerun_of_a_week_replaces_its_run_and_reviews_survive(tmp_path) -> Non
     assert store.run()["run_id"] == "r2" and store.run(WEEK)["run_id"] == "r2"
 
 
+def test_a_rerun_keeps_every_reviewed_flag_and_replaces_only_undecided_ones(tmp_path) -> None:
+    store = FlagStore(f"sqlite:///{tmp_path / 'flags.db'}")
+    assert store.write_run(*a_run(people=("p1", "p2", "p3", "p4"))) == 0
+    first = store.run_flags("r1")
+    ids = dict(first.select("person_id", "flag_id").iter_rows())
+    store.add_review(ids["p1"], "conversation_planned", "talked to the manager", "alex")
+    store.add_review(ids["p3"], "false_alarm", "on a planned sabbatical", "alex")
+    # The re-run flags fewer people: p2 again, p1, p3 and p4 not at all.
+    kept = store.write_run(*a_run(run_id="r2", people=("p2", "p5")))
+    assert kept == 2
+    assert store.list_runs()["run_id"].to_list() == ["r2"]
+    again = store.run_flags("r2")
+    assert sorted(again["person_id"]) == ["p1", "p2", "p3", "p5"], "p4 was undecided: replaced"
+    assert dict(again.select("person_id", "status").iter_rows()) == {
+        "p1": "conversation_planned",
+        "p2": "open",
+        "p3": "false_alarm",
+        "p5": "open",
+    }
+    assert again["rank"].sort().to_list() == [1, 2, 3, 4]
+    assert store.run()["flag_count"] == 4
+    reasons = store.run_reasons("r2")
+    assert set(reasons["flag_id"]) == set(again["flag_id"]), "the reviewed flags keep their reasons"
+    history = store.review_history()
+    assert history.height == 2 and history["leading_family"].null_count() == 0, (
+        "every decision keeps its flag"
+    )
+    # Flagged again on a re-run, a reviewed person keeps the reviewed flag (one flag, its decision).
+    assert store.write_run(*a_run(run_id="r3", people=("p1", "p2"))) == 2
+    third = store.run_flags("r3")
+    assert sorted(third["person_id"]) == ["p1", "p2", "p3"]
+    assert third.filter(pl.col("person_id") == "p1")["status"].item() == "conversation_planned"
+    assert store.run_teams("r3")["flagged"].to_list() == [3]
+
+
 def test_a_failed_write_leaves_the_store_as_it_was(tmp_path) -> None:
     store = FlagStore(f"sqlite:///{tmp_path / 'flags.db'}")
     store.write_run(*a_run())
