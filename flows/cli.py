@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -44,6 +45,16 @@ CatalogOption = Annotated[
     Path | None,
     typer.Option("--catalog", envvar="EWARN_CATALOG", help="Signal catalog TOML (default: built in)."),
 ]
+
+
+@app.callback()
+def _everywhere(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when any command fails.")
+    ] = False,
+) -> None:
+    # `ewarn --debug COMMAND`: read by main() and _run_flow from the command line itself.
+    del debug
 
 
 def _settings(home: Path | None = None, catalog: Path | None = None, landing: Path | None = None) -> Settings:
@@ -463,8 +474,8 @@ def _run_flow(name: str, debug: bool, start, total: int):
             with listening(advance):
                 outcome = start()
         except Exception as exc:
-            if debug:
-                raise
+            if debug or _debugging():
+                traceback.print_exc()
             raise _flow_failure(name, exc) from None
         bar.update(job, completed=total + 1, description=f"{name}: done")
     return outcome
@@ -613,7 +624,12 @@ _register_review(app)
 
 
 def main() -> None:
-    """Run the command line; bad input never ends in a Python traceback."""
+    """Run the command line: exit 0 only on success, 2 for bad input, 1 for any other failure.
+
+    Commands turn what they expect into a message and an exit code themselves; anything else
+    ends here in one line that says what to do (the traceback only with --debug), never in 0.
+    Ctrl+C ends in 130, as a shell expects.
+    """
     atexit.register(_end_without_teardown)
     try:
         app()
@@ -623,6 +639,35 @@ def main() -> None:
     except KeyboardInterrupt:
         _exit_code.append(130)
         sys.exit(130)
+    except Exception as exc:
+        _exit_code.append(1)
+        if _debugging():
+            traceback.print_exc()
+        typer.echo(unexpected_failure(_command_name(), exc), err=True)
+        sys.exit(1)
+
+
+def unexpected_failure(command: str, exc: BaseException) -> str:
+    """One line for a failure no command explained: what failed, where, and what to do."""
+    detail = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, OSError) and exc.filename:
+        return (
+            f"ewarn {command}: cannot use {exc.filename} ({exc.strerror or detail}). Check that the path "
+            "exists and that you may read and write it, then run the command again."
+        )
+    return (
+        f"ewarn {command} failed: {type(exc).__name__}: {detail or 'no message'}. Run it again with "
+        f"--debug (`ewarn --debug {command} ...`) to see the traceback, and report it with that output."
+    )
+
+
+def _debugging() -> bool:
+    return "--debug" in sys.argv[1:]
+
+
+def _command_name() -> str:
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    return " ".join(words[:2]) if words[:1] in (["audit"], ["users"]) else (words[:1] or ["command"])[0]
 
 
 _exit_code: list[int] = []

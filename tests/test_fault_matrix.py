@@ -29,8 +29,6 @@ import pytest
 from flows.store import FlagStore, RunRecord, default_url
 from review.testing import free_port
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
-
 LAST_WEEK = date(2024, 12, 23)  # the last week of 52 simulated weeks from 2024-01-01
 AFTER_THE_DATA = "2030-01-07"
 
@@ -343,6 +341,7 @@ def params() -> list:
     return [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
 
 
+@pytest.mark.usefixtures("prefect_api")
 @pytest.mark.parametrize("case", params())
 def test_fault(case: Case, world: World, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     source = request.getfixturevalue("trained_home") if case.command in NEEDS_CHAMPION else world.store_home
@@ -385,3 +384,55 @@ def test_matrix_size() -> None:
     """The matrix covers every command (the size is quoted in the issue's note)."""
     assert {case.command for case in CASES} == set(COMMANDS)
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+# ---------------------------------------------------------------------------------------------
+# main(): the exit code of whatever a command raises
+
+
+def run_main_raising(exception: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`flows.cli.main()` in a child whose command raises `exception` (Python source)."""
+    script = (
+        "import sys\n"
+        "import flows.cli as cli\n"
+        "def command():\n"
+        f"    raise {exception}\n"
+        "cli.app = command\n"
+        f"sys.argv = ['ewarn', *{list(args)!r}]\n"
+        "cli.main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("exception", "code"),
+    [
+        ("RuntimeError('the disk said no')", 1),
+        ("KeyError('flag_id')", 1),
+        ("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", 1),
+        ("KeyboardInterrupt()", 130),
+        ("SystemExit(2)", 2),
+        ("SystemExit(None)", 0),
+    ],
+)
+def test_main_never_reports_a_failure_as_success(exception: str, code: int) -> None:
+    done = run_main_raising(exception, "flags")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "flags", "--home", "x")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "ewarn flags" in lines[0] and "the disk said no" in lines[0] and "--debug" in lines[0]
+    missing = run_main_raising("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", "flags")
+    assert "/srv/ewarn/out.csv" in missing.stderr and "Permission denied" in missing.stderr
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "--debug", "flags")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: the disk said no" in done.stderr
