@@ -188,7 +188,7 @@ def features(
 ) -> None:
     """Build point-in-time features: one row per person-week (or per person with --as-of)."""
     from features.build import FeatureRequest, build_features
-    from flows.landing import ContractViolation, load_landing
+    from flows.landing import AsOfError, ContractViolation, load_landing, week_in_data
     from flows.tables import write_frame
 
     settings = _settings(catalog=catalog)
@@ -201,8 +201,12 @@ def features(
     )
     try:
         landing = load_landing(data)
+        if request.as_of is not None:
+            week_in_data(landing, request.as_of)
     except ContractViolation as exc:
         raise _contract_failure(data, exc) from None
+    except AsOfError as exc:
+        raise _fail(str(exc)) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
     started = time.perf_counter()
@@ -523,7 +527,7 @@ def flags(
     settings = _settings(home=home)
     as_of_date = _parse_date(as_of, "--as-of")
     try:
-        store = FlagStore(settings.flag_store_url())
+        store = FlagStore(settings.flag_store_url(), create=False)
     except StoreError as exc:
         raise _fail(str(exc), code=1) from None
     run = store.run(as_of_date)
