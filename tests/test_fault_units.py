@@ -136,7 +136,7 @@ def test_flags_of_a_run_without_reasons_are_listed(tmp_path: Path) -> None:
     store_with_a_run(tmp_path, reasons=False)
     result = runner.invoke(app, ["flags", "--home", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert "p000001,t001,high,,open" in result.output
+    assert 'p000001,t001,high,"",open' in result.output
 
 
 def test_a_zero_byte_flag_store_is_refused_not_recreated(tmp_path: Path) -> None:
