@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import polars as pl
@@ -69,6 +69,14 @@ SUMMARY_COUNTS: dict[str, tuple[str, ...]] = {
 }
 # ... and distinct persons and distinct combinations of the person with these columns.
 SUMMARY_DISTINCT: dict[str, tuple[str, ...]] = {"signals": ("week",), "events": ()}
+
+# How far after today a date may lie, and why. A week of signals must have started (a week's
+# grace for clocks and time zones); events and hiring dates may be entered ahead of time. Beyond
+# these, a date is a typo or a placeholder (9999-12-31), and scoring its week would fail later.
+FUTURE_ALLOWANCE: dict[str, tuple[timedelta, str]] = {
+    "week": (timedelta(weeks=1), "a week after today: signals can only be counted for a week that has begun"),
+    "date": (timedelta(weeks=52), "a year after today: not even a planned event or hire lies that far ahead"),
+}
 
 ColumnKind = Literal["person_id", "week", "date", "name", "number", "text"]
 
@@ -370,6 +378,7 @@ def check_table(
     allow_real_identifiers: bool = False,
     skip_blank_rows: bool = False,
     partitions: int = 1,
+    today: date | None = None,
 ) -> TableCheck:
     """Check one table against its spec; return problems, or the typed, de-duplicated frame.
 
@@ -377,6 +386,8 @@ def check_table(
     lines (trailing newlines from spreadsheets are common and carry no data). `partitions` splits
     the duplicate check and the summary's counts into that many passes by person (see
     `partition_count`); the outcome is the same for any number, only memory and time change.
+    `today` (default: the system date) is what dates in the future are judged against (see
+    `FUTURE_ALLOWANCE`).
     """
     try:
         schema = frame.collect_schema()
@@ -393,7 +404,7 @@ def check_table(
         column = spec.column(name)
         if column is None or _duplicated_header(name, names) is not None:
             continue
-        plan = _plan_column(column, name, dtype, allow_real_identifiers, file)
+        plan = _plan_column(column, name, dtype, allow_real_identifiers, file, today)
         if isinstance(plan, Problem):
             problems.append(plan)
         else:
@@ -650,7 +661,7 @@ def _is_text(dtype: pl.DataType) -> bool:
 
 
 def _plan_column(
-    column: ColumnSpec, name: str, dtype: pl.DataType, allow_real: bool, file: str
+    column: ColumnSpec, name: str, dtype: pl.DataType, allow_real: bool, file: str, today: date | None = None
 ) -> _ColumnPlan | Problem:
     raw = pl.col(name)
     is_null = dtype == pl.Null
@@ -676,7 +687,7 @@ def _plan_column(
             _not_finite_rule(name, typed),
         ]
         return _ColumnPlan(name, column, typed, tuple(rules))
-    return _date_plan(column, name, dtype, file)
+    return _date_plan(column, name, dtype, file, today or date.today())
 
 
 def _text_rules(column: ColumnSpec, name: str, typed: pl.Expr, allow_real: bool) -> tuple[_Rule, ...]:
@@ -717,7 +728,9 @@ def _text_rules(column: ColumnSpec, name: str, typed: pl.Expr, allow_real: bool)
     return tuple(rules)
 
 
-def _date_plan(column: ColumnSpec, name: str, dtype: pl.DataType, file: str) -> _ColumnPlan | Problem:
+def _date_plan(
+    column: ColumnSpec, name: str, dtype: pl.DataType, file: str, today: date
+) -> _ColumnPlan | Problem:
     raw = pl.col(name)
     rules: list[_Rule] = []
     if dtype == pl.Date or dtype == pl.Null:
@@ -757,6 +770,17 @@ def _date_plan(column: ColumnSpec, name: str, dtype: pl.DataType, file: str) -> 
                 typed.is_not_null() & (typed.dt.weekday() != 1),
             )
         )
+    allowance, why = FUTURE_ALLOWANCE[column.kind]
+    latest = today + allowance
+    rules.append(
+        _rule(
+            name,
+            "future",
+            f"in the future: later than {latest.isoformat()}, {why} (today is {today.isoformat()}). "
+            "Fix the dates at the source and export again.",
+            typed.is_not_null() & (typed > pl.lit(latest)),
+        )
+    )
     return _ColumnPlan(name, column, typed, tuple(rules))
 
 

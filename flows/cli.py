@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -44,6 +45,16 @@ CatalogOption = Annotated[
     Path | None,
     typer.Option("--catalog", envvar="EWARN_CATALOG", help="Signal catalog TOML (default: built in)."),
 ]
+
+
+@app.callback()
+def _everywhere(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when any command fails.")
+    ] = False,
+) -> None:
+    # `ewarn --debug COMMAND`: read by main() and _run_flow from the command line itself.
+    del debug
 
 
 def _settings(home: Path | None = None, catalog: Path | None = None, landing: Path | None = None) -> Settings:
@@ -177,7 +188,7 @@ def features(
 ) -> None:
     """Build point-in-time features: one row per person-week (or per person with --as-of)."""
     from features.build import FeatureRequest, build_features
-    from flows.landing import ContractViolation, load_landing
+    from flows.landing import AsOfError, ContractViolation, load_landing, week_in_data
     from flows.tables import write_frame
 
     settings = _settings(catalog=catalog)
@@ -190,8 +201,12 @@ def features(
     )
     try:
         landing = load_landing(data)
+        if request.as_of is not None:
+            week_in_data(landing, request.as_of)
     except ContractViolation as exc:
         raise _contract_failure(data, exc) from None
+    except AsOfError as exc:
+        raise _fail(str(exc)) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
     started = time.perf_counter()
@@ -464,8 +479,8 @@ def _run_flow(name: str, debug: bool, start, total: int):
             with listening(advance):
                 outcome = start()
         except Exception as exc:
-            if debug:
-                raise
+            if debug or _debugging():
+                traceback.print_exc()
             raise _flow_failure(name, exc) from None
         bar.update(job, completed=total + 1, description=f"{name}: done")
     return outcome
@@ -513,7 +528,7 @@ def flags(
     settings = _settings(home=home)
     as_of_date = _parse_date(as_of, "--as-of")
     try:
-        store = FlagStore(settings.flag_store_url())
+        store = FlagStore(settings.flag_store_url(), create=False)
     except StoreError as exc:
         raise _fail(str(exc), code=1) from None
     run = store.run(as_of_date)
@@ -614,7 +629,12 @@ _register_review(app)
 
 
 def main() -> None:
-    """Run the command line; bad input never ends in a Python traceback."""
+    """Run the command line: exit 0 only on success, 2 for bad input, 1 for any other failure.
+
+    Commands turn what they expect into a message and an exit code themselves; anything else
+    ends here in one line that says what to do (the traceback only with --debug), never in 0.
+    Ctrl+C ends in 130, as a shell expects.
+    """
     # Everything ewarn writes (stores, reports, MLflow artifacts, landing folders) is its owner's alone.
     os.umask(0o077)
     atexit.register(_end_without_teardown)
@@ -626,6 +646,35 @@ def main() -> None:
     except KeyboardInterrupt:
         _exit_code.append(130)
         sys.exit(130)
+    except Exception as exc:
+        _exit_code.append(1)
+        if _debugging():
+            traceback.print_exc()
+        typer.echo(unexpected_failure(_command_name(), exc), err=True)
+        sys.exit(1)
+
+
+def unexpected_failure(command: str, exc: BaseException) -> str:
+    """One line for a failure no command explained: what failed, where, and what to do."""
+    detail = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, OSError) and exc.filename:
+        return (
+            f"ewarn {command}: cannot use {exc.filename} ({exc.strerror or detail}). Check that the path "
+            "exists and that you may read and write it, then run the command again."
+        )
+    return (
+        f"ewarn {command} failed: {type(exc).__name__}: {detail or 'no message'}. Run it again with "
+        f"--debug (`ewarn --debug {command} ...`) to see the traceback, and report it with that output."
+    )
+
+
+def _debugging() -> bool:
+    return "--debug" in sys.argv[1:]
+
+
+def _command_name() -> str:
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    return " ".join(words[:2]) if words[:1] in (["audit"], ["users"]) else (words[:1] or ["command"])[0]
 
 
 _exit_code: list[int] = []

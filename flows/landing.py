@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -66,6 +67,35 @@ class Landing:
     events: pl.LazyFrame | None
     people: pl.LazyFrame | None
     report: ValidationReport
+
+
+class AsOfError(ValueError):
+    """An --as-of date outside the weeks a landing folder's signals hold."""
+
+
+def week_in_data(landing: Landing, requested: date) -> date:
+    """The Monday of the week of `requested`, refused (AsOfError) outside the signals' weeks.
+
+    Features or scores for a week the data does not hold would be empty, not an answer.
+    """
+    signals = landing.report.summary.get("signals", {})
+    first, last = signals.get("first_week"), signals.get("last_week")
+    if first is None or last is None:  # a landing not summarised by validation: read the weeks
+        first, last = landing.signals.select(pl.col("week").min(), pl.col("week").max()).collect().row(0)
+    first, last = date.fromisoformat(str(first)), date.fromisoformat(str(last))
+    week = requested - timedelta(days=requested.weekday())
+    file = landing.folder / landing.report.files.get("signals", "signals")
+    if week > last:
+        raise AsOfError(
+            f"--as-of {requested} is after the last week in the data: {file} ends with the week of "
+            f"{last}. Choose a date up to then, or leave --as-of out for the last week."
+        )
+    if week < first:
+        raise AsOfError(
+            f"--as-of {requested} is before the first week in the data: {file} starts with the week of "
+            f"{first}. Choose a date from then on."
+        )
+    return week
 
 
 def validate_folder(

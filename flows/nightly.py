@@ -23,7 +23,6 @@ from features.build import (
     ColumnPlan,
     FeatureRequest,
     add_team_features,
-    monday_of,
     partition_tables,
     person_features,
     plan_columns,
@@ -32,14 +31,14 @@ from features.catalog import Catalog, load_catalog
 from features.contract import person_partition
 from features.labels import first_outcomes
 from features.latest_week import latest_week, people_by_week
-from flows.landing import Landing, load_landing
+from flows.landing import Landing, load_landing, week_in_data
 from flows.lock import job_lock
 from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
 from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
-from flows.tables import write_text_atomically
+from flows.tables import check_writable_folder, write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
 from models.explain import attribute, explain, family_contributions
 from models.flag_details import (
@@ -105,10 +104,7 @@ def resolve_as_of(landing: Landing, requested: date | None) -> tuple[date, tuple
             f"was scored: the last week most people have. Give --as-of {latest.last_week} to score the "
             "later week anyway.",
         )
-    as_of = monday_of(requested)
-    if as_of > latest.last_week:
-        raise ValueError(f"--as-of {requested} is after the last week in the data ({latest.last_week})")
-    return as_of, ()
+    return week_in_data(landing, requested), ()
 
 
 @task(name="partition-features", **PURE)
@@ -160,7 +156,7 @@ def load_champion(uri: str) -> Champion:
     """The model holding the `champion` alias in the MLflow registry, and its card and metrics."""
     from models.tracking import champion_details, check_reachable, current_champion, load_model
 
-    check_reachable(uri)
+    check_reachable(uri, must_exist=True)
     info = current_champion(uri)
     if info is None:
         raise NoChampionError(
@@ -236,12 +232,26 @@ def store_run(
 
 @task(name="write-report", **IO)
 def write_report(home: Path, as_of: date, html: str) -> Path:
-    """The static HTML report in the home folder, for this week and as `latest.html`."""
+    """This week's static HTML report in the home folder, and `latest.html` unless a later week's is there.
+
+    Re-running an earlier week (--as-of) must never put it in place of the newest.
+    """
     folder = home / "reports"
     path = folder / f"nightly-{as_of.isoformat()}.html"
     write_text_atomically(path, html)
-    write_text_atomically(folder / "latest.html", html)
+    if as_of >= max(_report_weeks(folder), default=as_of):
+        write_text_atomically(folder / "latest.html", html)
     return path
+
+
+def _report_weeks(folder: Path) -> list[date]:
+    weeks = []
+    for report in folder.glob("nightly-*.html"):
+        try:
+            weeks.append(date.fromisoformat(report.stem.removeprefix("nightly-")))
+        except ValueError:  # a file someone else put there
+            continue
+    return weeks
 
 
 def task_runner(dask_address: str | None = None) -> Any:
@@ -281,6 +291,9 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
     home = settings.resolved_home()
     with job_lock(home, "nightly"):
         catalog = load_catalog(settings.catalog)
+        # Stores and the report folder first: an hour of features is no use if they refuse.
+        check_writable_folder(home / "reports")
+        store = FlagStore(settings.flag_store_url())
         step("Validating the landing folder")
         landing = read_landing(settings.landing_folder())
         as_of, notes = resolve_as_of(landing, requested_as_of)
@@ -288,7 +301,6 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         rows = as_of_features(landing, catalog, as_of, settings)
         step("Loading the champion model")
         champion = load_champion(tracking_uri(home))
-        store = FlagStore(settings.flag_store_url())
         history = read_history(store, as_of)
         step(f"Scoring {rows.height:,} people")
         scored = score(

@@ -184,6 +184,8 @@ def run_retrain(
     with job_lock(home, "retrain"):
         uri = tracking_uri(home)
         check_tracking(uri)
+        # Read before the training: a flag store that cannot be read fails the run at once.
+        reviewed = read_reviews(settings.flag_store_url())
         step("Validating the landing folder and building features")
         tables = read_tables(settings.landing_folder(), settings, catalog)
         cutoff = resolve_cutoff(tables, horizon, cutoff)
@@ -198,7 +200,6 @@ def run_retrain(
         decision = decide(
             new_ap, champion_ap, champion_exists=champion_exists, margin=margin, promote=promote
         )
-        reviewed = read_reviews(settings.flag_store_url())
         features = list(final.features)
         params = {
             "model": result.chosen,

@@ -281,22 +281,30 @@ def _rows(frame: pl.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
 class FlagStore:
     """Runs, flags, reasons and team counts of the nightly job, plus reviews, users and audit log."""
 
-    def __init__(self, url: str) -> None:
-        """Open (and create or upgrade in place) the store at an SQLAlchemy URL."""
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open (and create or upgrade in place) the store at an SQLAlchemy URL.
+
+        `create=False` refuses to create a missing SQLite store: a command that only reads it was
+        most likely given the wrong home.
+        """
         self.url = url
-        local = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        path = sqlite_file(url)
+        if path is not None:
+            check_sqlite_file(path, create=create)
         try:
-            if local is not None:
-                local.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path is not None:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.engine = sa.create_engine(url)
             upgrade(self.engine)
-            if local is not None and local.is_file():
+            if path is not None and path.is_file():
                 # Password hashes and decision notes: the owner's alone (SQLite gives its journal
                 # files the database file's mode).
-                local.chmod(0o600)
+                path.chmod(0o600)
         except StoreError:
             raise
         except Exception as exc:  # driver missing, server down, bad URL: one message for the user
+            if path is not None:
+                raise StoreError(_damaged(path, f"{type(exc).__name__}: {_first_line(exc)}")) from exc
             raise StoreError(
                 f"Cannot open the flag store at {_safe(url)} ({type(exc).__name__}: {exc}). Check "
                 "EWARN_STORE_URL, or unset it to use the SQLite store in the home folder."
@@ -500,15 +508,85 @@ class FlagStore:
         return self._frame(sa.select(audit_log).order_by(audit_log.c.entry_id))
 
     def _frame(self, query: sa.Select) -> pl.DataFrame:
+        # Typed from the columns, not from the rows: an empty result (a run whose flags have no
+        # reasons) or an all-null column must still join and concatenate with the others.
         with self.engine.connect() as connection:
             result = connection.execute(query)
             columns = list(result.keys())
             rows = result.fetchall()
-        return pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None)
+        schema = {
+            name: _POLARS_TYPES.get(type(column.type))
+            for name, column in zip(columns, query.selected_columns, strict=True)
+        }
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row", infer_schema_length=None)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+# SQLAlchemy column types and the polars types their values are read as.
+_POLARS_TYPES: dict[type, pl.DataType] = {
+    sa.String: pl.String(),
+    sa.Text: pl.String(),
+    sa.Integer: pl.Int64(),
+    sa.Float: pl.Float64(),
+    sa.Date: pl.Date(),
+}
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for other databases and in-memory SQLite."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_sqlite_file(path: Path, *, create: bool = True) -> None:
+    """Refuse a store file that would be silently replaced or cannot be read, saying what to do.
+
+    SQLite takes an empty file for a new database, so a store emptied by a failed copy or a full
+    disk would come back empty, its decisions gone without a word; a missing one is created only
+    when `create`.
+    """
+    if not path.exists():
+        if create:
+            return
+        raise StoreError(
+            f"There is no flag store at {path}. Check --home (or EWARN_HOME): the store is created by "
+            "the first `ewarn nightly` (or `ewarn users add`) in a home."
+        )
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot read the flag store {path} ({exc.strerror}). Check the file's owner and permissions."
+        ) from exc
+    if not header:
+        raise StoreError(
+            f"The flag store {path} is empty (0 bytes): its runs, decisions and users are gone. Restore "
+            "it from a backup; to start again with an empty store instead, delete the file."
+        )
+    if header != SQLITE_HEADER:
+        raise StoreError(_damaged(path, "it does not start as an SQLite file does"))
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (
+        f"The flag store {path} is not a readable SQLite database ({why}). Restore it from a backup; "
+        "to start again with an empty store instead, move the file away."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    # SQLAlchemy appends the statement and a link; the driver's own words are the first line.
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
 
 
 def _safe(url: str) -> str:

@@ -13,7 +13,7 @@ SUPPORTED_SUFFIXES = (".parquet", ".csv")
 
 
 class OutputPathError(ValueError):
-    """An output path whose extension says neither Parquet nor CSV."""
+    """An output path that cannot be written: an extension neither Parquet nor CSV, or its folder."""
 
 
 def check_output_path(path: Path) -> Path:
@@ -22,7 +22,34 @@ def check_output_path(path: Path) -> Path:
         raise OutputPathError(
             f"{path}: the output must end in .parquet or .csv (got {path.suffix or 'none'})"
         )
+    check_writable_folder(path.parent, path)
     return path
+
+
+def check_writable_folder(folder: Path, output: Path | None = None) -> Path:
+    """Refuse a folder (for `output`) that cannot be created or written in, before any work is done.
+
+    Tried with a temporary file rather than read from the modes: a read-only mount or an
+    administrator's account makes the modes say nothing. A missing folder is judged by its
+    nearest existing parent, where it would be created.
+    """
+    what = output or folder
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(
+            f"Cannot write {what}: {existing} is a file, not a folder. Choose a folder you can write to."
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise OutputPathError(
+            f"Cannot write {what}: the folder {existing} refuses new files ({exc.strerror}). "
+            "Choose a folder you can write to."
+        ) from None
+    return folder
 
 
 def write_frame(frame: pl.DataFrame, path: Path) -> Path:

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from features.catalog import CatalogError
 from flows.landing import ContractViolation
 from flows.lock import JobAlreadyRunningError
+from models.tracking import TrackingStoreFileError
 
 
 class PermanentError(RuntimeError):
@@ -16,7 +17,15 @@ class PermanentError(RuntimeError):
 
 
 # Bad input stays bad however often it is read again.
-_PERMANENT = (ContractViolation, CatalogError, JobAlreadyRunningError, PermanentError, ValueError, KeyError)
+_PERMANENT = (
+    ContractViolation,
+    CatalogError,
+    JobAlreadyRunningError,
+    PermanentError,
+    TrackingStoreFileError,
+    ValueError,
+    KeyError,
+)
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -41,6 +41,10 @@ class TrackingUnavailableError(RuntimeError):
     """The MLflow tracking store could not be reached or used; the message says what to do."""
 
 
+class TrackingStoreFileError(TrackingUnavailableError):
+    """The tracking store's SQLite file is missing, empty or damaged: waiting and retrying cannot help."""
+
+
 def tracking_uri(home: Path) -> str:
     """MLFLOW_TRACKING_URI when set (a real server), else an SQLite store in the home folder."""
     configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
@@ -105,17 +109,68 @@ class ChampionInfo:
     metrics: dict[str, float]
 
 
-def check_reachable(uri: str) -> None:
-    """Fail fast, before any training, when the tracking store cannot be used."""
+def check_reachable(uri: str, *, must_exist: bool = False) -> None:
+    """Fail fast, before any training, when the tracking store cannot be used.
+
+    An SQLite store is checked as a file first: MLflow would silently start a new registry in an
+    empty or missing file (losing the champion without a word) and calls a damaged one
+    unreachable. A missing file passes unless `must_exist` (scoring needs a champion); it is not
+    created here.
+    """
+    path = _sqlite_store_file(uri)
+    if path is not None:
+        _check_store_file(path, must_exist)
+        if not path.exists():
+            return
     mlflow = _mlflow(uri)
     try:
         mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
     except Exception as exc:  # connection refused, DNS, TLS, auth: all mean the same to the user
+        if path is not None:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise TrackingUnavailableError(
+                f"Cannot use the MLflow store {path} ({type(exc).__name__}: {first}). If the file is "
+                "damaged, restore it from a backup; to start again with a new registry instead, move "
+                "it away and run `ewarn train`."
+            ) from exc
         raise TrackingUnavailableError(
             f"Cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}). Start the tracking "
             "server or fix MLFLOW_TRACKING_URI; unset it to use the store in the home folder."
         ) from exc
     _private(uri)
+
+
+def _sqlite_store_file(uri: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.removeprefix(prefix) in ("", ":memory:"):
+        return None
+    return Path(uri.removeprefix(prefix))
+
+
+def _check_store_file(path: Path, must_exist: bool) -> None:
+    if not path.exists():
+        if must_exist:
+            raise TrackingStoreFileError(
+                f"There is no MLflow store at {path}, so no champion yet to score with. Train one first "
+                "with `ewarn train --data DIR`, or check --home (or EWARN_HOME)."
+            )
+        return
+    with path.open("rb") as handle:
+        header = handle.read(16)
+    if not header:
+        raise TrackingStoreFileError(
+            f"The MLflow store {path} is empty (0 bytes): its models and runs are gone. Restore it from "
+            "a backup; to start again with a new registry instead, delete it and run `ewarn train`."
+        )
+    if header != b"SQLite format 3\x00":
+        raise TrackingStoreFileError(_damaged_store(path, "it does not start as an SQLite file does"))
+
+
+def _damaged_store(path: Path, why: str) -> str:
+    return (
+        f"The MLflow store {path} is not a readable SQLite database ({why}). Restore it from a backup; "
+        "to start again with a new registry instead, move it away and run `ewarn train`."
+    )
 
 
 def current_champion(uri: str) -> ChampionInfo | None:

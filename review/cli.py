@@ -35,11 +35,12 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _store(settings: Settings) -> FlagStore:
+def _store(settings: Settings, *, create: bool = True) -> FlagStore:
+    """The flag store; `create=False` for commands that only read it (a missing one: a wrong home)."""
     from flows.store import FlagStore, StoreError
 
     try:
-        return FlagStore(settings.flag_store_url())
+        return FlagStore(settings.flag_store_url(), create=create)
     except StoreError as exc:
         raise _fail(str(exc), code=1) from None
 
@@ -135,23 +136,36 @@ def audit_export(
     import os
     import tempfile
 
+    from flows.tables import OutputPathError, check_writable_folder
+
     if not out.parent.is_dir():
         raise _fail(f"{out}: the folder {out.parent} does not exist.")
     if out.is_dir():
         raise _fail(f"{out} is a folder; give a file name such as {out / 'audit.csv'}.")
-    entries = _store(_settings(home)).audit_entries()
-    columns = ["entry_id", "at", "actor", "action", "target", "detail", "client", "prev_hash", "entry_hash"]
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow(columns)
-            for row in entries.iter_rows(named=True) if entries.height else []:
-                writer.writerow([_csv_safe(row.get(c)) for c in columns])
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        check_writable_folder(out.parent, out)
+    except OutputPathError as exc:
+        raise _fail(str(exc)) from None
+    entries = _store(_settings(home), create=False).audit_entries()
+    columns = ["entry_id", "at", "actor", "action", "target", "detail", "client", "prev_hash", "entry_hash"]
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+        try:
+            with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
+                writer = csv.writer(file)
+                writer.writerow(columns)
+                for row in entries.iter_rows(named=True) if entries.height else []:
+                    writer.writerow([_csv_safe(row.get(c)) for c in columns])
+            os.replace(temporary, out)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:  # a full disk, say: the earlier export (if any) is as it was
+        raise _fail(
+            f"Could not write {out} ({exc.strerror or exc}); it is as it was. Free some space or "
+            "choose another folder, then export again.",
+            code=1,
+        ) from None
     typer.echo(f"{entries.height:,} audit entries -> {out}")
 
 
@@ -163,7 +177,7 @@ def audit_verify(home: HomeOption = None) -> None:
     from flows.audit import verify
 
     settings = _settings(home)
-    check = verify(_store(settings).engine)
+    check = verify(_store(settings, create=False).engine)
     where = make_url(settings.flag_store_url()).render_as_string(hide_password=True)
     entries = f"{check.entries:,} {'entry' if check.entries == 1 else 'entries'}"
     if check.problem:
@@ -205,7 +219,7 @@ def review(
     from review.auth import list_users
 
     settings = _settings(home)
-    store = _store(settings)
+    store = _store(settings, create=False)
     try:
         catalog = load_catalog(settings.catalog)
     except CatalogError as exc:

@@ -117,6 +117,7 @@ def test_review_starts_uvicorn_on_the_given_address(
 
     started: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda application, **kw: started.update(app=application, **kw))
+    FlagStore(f"sqlite:///{tmp_path / 'flags.db'}").dispose()  # a store without users yet
     result = runner.invoke(app, ["review", "--home", str(tmp_path), "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert started["host"] == "127.0.0.1" and started["port"] == 8123
