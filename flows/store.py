@@ -22,6 +22,7 @@ JSON text columns (written by the nightly flow, read by `ewarn flags` and the re
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -286,7 +287,7 @@ class FlagStore:
             raise
         except Exception as exc:  # driver missing, server down, bad URL: one message for the user
             if path is not None:
-                raise StoreError(_damaged(path, f"{type(exc).__name__}: {_first_line(exc)}")) from exc
+                raise StoreError(_unusable(path, exc)) from exc
             raise StoreError(
                 f"Cannot open the flag store at {_safe(url)} ({type(exc).__name__}: {exc}). Check "
                 "EWARN_STORE_URL, or unset it to use the SQLite store in the home folder."
@@ -532,6 +533,19 @@ def _damaged(path: Path, why: str) -> str:
     return (
         f"The flag store {path} is not a readable SQLite database ({why}). Restore it from a backup; "
         "to start again with an empty store instead, move the file away."
+    )
+
+
+def _unusable(path: Path, exc: Exception) -> str:
+    driver = getattr(exc, "orig", None)
+    why = f"{type(driver or exc).__name__}: {_first_line(exc)}"
+    # sqlite3 says "not a database" or "malformed" for a damaged file; its OperationalError
+    # (locked, cannot open) is about access, which a backup would not mend.
+    if isinstance(driver, sqlite3.DatabaseError) and not isinstance(driver, sqlite3.OperationalError):
+        return _damaged(path, why)
+    return (
+        f"Cannot open the flag store {path} ({why}). Check that its folder exists and that you may "
+        "read and write both; if another program holds the file, wait for it and run again."
     )
 
 

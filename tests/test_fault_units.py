@@ -176,6 +176,15 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     assert (tmp_path / "flags.db").stat().st_size > 0
 
 
+def test_a_home_that_cannot_hold_a_store_is_not_called_damaged(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        FlagStore(default_url(tmp_path / "a-file" / "home"))
+    message = str(caught.value)
+    assert "flags.db" in message and "folder" in message
+    assert "EWARN_STORE_URL" not in message and "backup" not in message
+
+
 def test_another_database_keeps_the_store_url_advice() -> None:
     with pytest.raises(StoreError, match="EWARN_STORE_URL"):
         FlagStore("postgresql+nosuchdriver://user:secret@localhost/ewarn")
