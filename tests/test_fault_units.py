@@ -1,8 +1,10 @@
-"""The fault matrix's faults one unit at a time: store files, dates beyond the data, reports, empty frames."""
+"""The fault matrix's faults one unit at a time: store files, dates, reports, empty frames, exit codes."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -259,3 +261,55 @@ def test_latest_html_only_ever_shows_the_newest_week(tmp_path: Path) -> None:
     assert (reports / "latest.html").read_text() == "week 52, run again"
     write_report.fn(tmp_path, date(2024, 12, 30), "week 53")
     assert (reports / "latest.html").read_text() == "week 53"
+
+
+# ---------------------------------------------------------------------------------------------
+# main(): the exit code of whatever a command raises
+
+
+def run_main_raising(exception: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`flows.cli.main()` in a child whose command raises `exception` (Python source)."""
+    script = (
+        "import sys\n"
+        "import flows.cli as cli\n"
+        "def command():\n"
+        f"    raise {exception}\n"
+        "cli.app = command\n"
+        f"sys.argv = ['ewarn', *{list(args)!r}]\n"
+        "cli.main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("exception", "code"),
+    [
+        ("RuntimeError('the disk said no')", 1),
+        ("KeyError('flag_id')", 1),
+        ("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", 1),
+        ("KeyboardInterrupt()", 130),
+        ("SystemExit(2)", 2),
+        ("SystemExit(None)", 0),
+    ],
+)
+def test_main_never_reports_a_failure_as_success(exception: str, code: int) -> None:
+    done = run_main_raising(exception, "flags")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "flags", "--home", "x")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "ewarn flags" in lines[0] and "the disk said no" in lines[0] and "--debug" in lines[0]
+    missing = run_main_raising("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", "flags")
+    assert "/srv/ewarn/out.csv" in missing.stderr and "Permission denied" in missing.stderr
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "--debug", "flags")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: the disk said no" in done.stderr
