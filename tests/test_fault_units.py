@@ -305,6 +305,8 @@ def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "ewarn flags" in lines[0] and "the disk said no" in lines[0] and "--debug" in lines[0]
+    quoted = run_main_raising("ValueError('could not parse jane.doe@example.com as float')", "features")
+    assert "jane.doe@example.com" not in quoted.stderr and "could not parse" in quoted.stderr
     missing = run_main_raising("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", "flags")
     assert "/srv/ewarn/out.csv" in missing.stderr and "Permission denied" in missing.stderr
 
