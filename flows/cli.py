@@ -656,7 +656,10 @@ def main() -> None:
 
 def unexpected_failure(command: str, exc: BaseException) -> str:
     """One line for a failure no command explained: what failed, where, and what to do."""
-    detail = (str(exc).strip().splitlines() or [""])[0][:300]
+    from features.contract import mask_text
+
+    # A reader's error may quote a cell of the data: an e-mail address in it is masked.
+    detail = mask_text((str(exc).strip().splitlines() or [""])[0][:300])
     if isinstance(exc, OSError) and exc.filename:
         return (
             f"ewarn {command}: cannot use {exc.filename} ({exc.strerror or detail}). Check that the path "

@@ -34,6 +34,8 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flows.store_files import file_problem, open_problem, sqlite_file
+
 SCHEMA_VERSION = 4
 OPEN = "open"
 DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
@@ -289,8 +291,9 @@ class FlagStore:
         """
         self.url = url
         path = sqlite_file(url)
-        if path is not None:
-            check_sqlite_file(path, create=create)
+        problem = file_problem(path, create=create) if path is not None else None
+        if problem is not None:
+            raise StoreError(problem)
         try:
             if path is not None:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -304,7 +307,7 @@ class FlagStore:
             raise
         except Exception as exc:  # driver missing, server down, bad URL: one message for the user
             if path is not None:
-                raise StoreError(_damaged(path, f"{type(exc).__name__}: {_first_line(exc)}")) from exc
+                raise StoreError(open_problem(path, exc)) from exc
             raise StoreError(
                 f"Cannot open the flag store at {_safe(url)} ({type(exc).__name__}: {exc}). Check "
                 "EWARN_STORE_URL, or unset it to use the SQLite store in the home folder."
@@ -533,60 +536,6 @@ _POLARS_TYPES: dict[type, pl.DataType] = {
     sa.Float: pl.Float64(),
     sa.Date: pl.Date(),
 }
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of an SQLite URL; None for other databases and in-memory SQLite."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
-def check_sqlite_file(path: Path, *, create: bool = True) -> None:
-    """Refuse a store file that would be silently replaced or cannot be read, saying what to do.
-
-    SQLite takes an empty file for a new database, so a store emptied by a failed copy or a full
-    disk would come back empty, its decisions gone without a word; a missing one is created only
-    when `create`.
-    """
-    if not path.exists():
-        if create:
-            return
-        raise StoreError(
-            f"There is no flag store at {path}. Check --home (or EWARN_HOME): the store is created by "
-            "the first `ewarn nightly` (or `ewarn users add`) in a home."
-        )
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreError(
-            f"Cannot read the flag store {path} ({exc.strerror}). Check the file's owner and permissions."
-        ) from exc
-    if not header:
-        raise StoreError(
-            f"The flag store {path} is empty (0 bytes): its runs, decisions and users are gone. Restore "
-            "it from a backup; to start again with an empty store instead, delete the file."
-        )
-    if header != SQLITE_HEADER:
-        raise StoreError(_damaged(path, "it does not start as an SQLite file does"))
-
-
-def _damaged(path: Path, why: str) -> str:
-    return (
-        f"The flag store {path} is not a readable SQLite database ({why}). Restore it from a backup; "
-        "to start again with an empty store instead, move the file away."
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    # SQLAlchemy appends the statement and a link; the driver's own words are the first line.
-    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
 
 
 def _safe(url: str) -> str:

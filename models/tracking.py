@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -128,7 +129,8 @@ def check_reachable(uri: str, *, must_exist: bool = False) -> None:
     except Exception as exc:  # connection refused, DNS, TLS, auth: all mean the same to the user
         if path is not None:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise TrackingUnavailableError(
+            error = TrackingStoreFileError if _damaged_file(exc) else TrackingUnavailableError
+            raise error(
                 f"Cannot use the MLflow store {path} ({type(exc).__name__}: {first}). If the file is "
                 "damaged, restore it from a backup; to start again with a new registry instead, move "
                 "it away and run `ewarn train`."
@@ -164,6 +166,17 @@ def _check_store_file(path: Path, must_exist: bool) -> None:
         )
     if header != b"SQLite format 3\x00":
         raise TrackingStoreFileError(_damaged_store(path, "it does not start as an SQLite file does"))
+
+
+def _damaged_file(exc: BaseException) -> bool:
+    """Whether sqlite called the file damaged ("malformed", "not a database") somewhere in the
+    chain of causes: a lasting fault, unlike its OperationalError (locked), which may pass."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.DatabaseError) and not isinstance(seen, sqlite3.OperationalError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _damaged_store(path: Path, why: str) -> str:

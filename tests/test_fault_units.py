@@ -1,8 +1,10 @@
-"""The fault matrix's faults one unit at a time: store files, dates beyond the data, reports, empty frames."""
+"""The fault matrix's faults one unit at a time: store files, dates, reports, empty frames, exit codes."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -176,6 +178,15 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     assert (tmp_path / "flags.db").stat().st_size > 0
 
 
+def test_a_home_that_cannot_hold_a_store_is_not_called_damaged(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        FlagStore(default_url(tmp_path / "a-file" / "home"))
+    message = str(caught.value)
+    assert "flags.db" in message and "folder" in message
+    assert "EWARN_STORE_URL" not in message and "backup" not in message
+
+
 def test_another_database_keeps_the_store_url_advice() -> None:
     with pytest.raises(StoreError, match="EWARN_STORE_URL"):
         FlagStore("postgresql+nosuchdriver://user:secret@localhost/ewarn")
@@ -203,7 +214,7 @@ def test_a_damaged_mlflow_db_names_the_file_and_the_fix(tmp_path: Path, content:
 
 
 def test_a_truncated_mlflow_db_names_the_file_and_the_fix(tmp_path: Path) -> None:
-    from models.tracking import TrackingUnavailableError, check_reachable, tracking_uri
+    from models.tracking import TrackingStoreFileError, check_reachable, tracking_uri
 
     uri = tracking_uri(tmp_path)
     check_reachable(uri)
@@ -217,7 +228,7 @@ def test_a_truncated_mlflow_db_names_the_file_and_the_fix(tmp_path: Path) -> Non
         connection.executemany("INSERT INTO filler VALUES (?)", [("x" * 2000,)] * 200)
     connection.close()
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(TrackingUnavailableError) as caught:
+    with pytest.raises(TrackingStoreFileError) as caught:  # lasting: the nightly job does not retry
         check_reachable(uri)
     assert str(path) in str(caught.value) and "backup" in str(caught.value)
     assert "tracking server" not in str(caught.value)
@@ -250,3 +261,57 @@ def test_latest_html_only_ever_shows_the_newest_week(tmp_path: Path) -> None:
     assert (reports / "latest.html").read_text() == "week 52, run again"
     write_report.fn(tmp_path, date(2024, 12, 30), "week 53")
     assert (reports / "latest.html").read_text() == "week 53"
+
+
+# ---------------------------------------------------------------------------------------------
+# main(): the exit code of whatever a command raises
+
+
+def run_main_raising(exception: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`flows.cli.main()` in a child whose command raises `exception` (Python source)."""
+    script = (
+        "import sys\n"
+        "import flows.cli as cli\n"
+        "def command():\n"
+        f"    raise {exception}\n"
+        "cli.app = command\n"
+        f"sys.argv = ['ewarn', *{list(args)!r}]\n"
+        "cli.main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("exception", "code"),
+    [
+        ("RuntimeError('the disk said no')", 1),
+        ("KeyError('flag_id')", 1),
+        ("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", 1),
+        ("KeyboardInterrupt()", 130),
+        ("SystemExit(2)", 2),
+        ("SystemExit(None)", 0),
+    ],
+)
+def test_main_never_reports_a_failure_as_success(exception: str, code: int) -> None:
+    done = run_main_raising(exception, "flags")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "flags", "--home", "x")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "ewarn flags" in lines[0] and "the disk said no" in lines[0] and "--debug" in lines[0]
+    quoted = run_main_raising("ValueError('could not parse jane.doe@example.com as float')", "features")
+    assert "jane.doe@example.com" not in quoted.stderr and "could not parse" in quoted.stderr
+    missing = run_main_raising("PermissionError(13, 'Permission denied', '/srv/ewarn/out.csv')", "flags")
+    assert "/srv/ewarn/out.csv" in missing.stderr and "Permission denied" in missing.stderr
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
+    done = run_main_raising("RuntimeError('the disk said no')", "--debug", "flags")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: the disk said no" in done.stderr
