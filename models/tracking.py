@@ -21,9 +21,10 @@ MODEL_NAME = "ewarn-risk"
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What skops may load back: the calibration wrapper, the boosted trees and our horizon ensemble
-# of them, nothing arbitrary.
+# of them, the signed-log step of the person split's logistic candidate, nothing arbitrary.
 TRUSTED_TYPES = [
     "models.train.HorizonEnsemble",
+    "models.candidates.AppendSignedLog",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
