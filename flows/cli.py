@@ -538,6 +538,9 @@ def flag_listing(flag_rows: pl.DataFrame, reason_rows: pl.DataFrame) -> pl.DataF
         return pl.DataFrame(
             schema={c: pl.String for c in ("pseudonym", "team", "risk_band", "reasons", "status")}
         )
+    if reason_rows.height == 0:
+        # Flags whose families gave no sentence; the store's empty frame has no column types.
+        reason_rows = pl.DataFrame(schema={"flag_id": pl.String, "rank": pl.Int64, "sentence": pl.String})
     joined = (
         reason_rows.sort("flag_id", "rank")
         .group_by("flag_id", maintain_order=True)
