@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -194,6 +195,7 @@ def features(
         raise _contract_failure(data, exc) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
+    request = dataclasses.replace(request, observed_until=landing.observed_until)
     started = time.perf_counter()
     table = build_features(
         landing.signals, landing.events, landing.people, _load_catalog(settings), request

@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score
 
 from features.build import FeatureRequest, build_features_by_partition, feature_columns
 from features.catalog import Catalog
+from features.manifest import MANIFEST_FILE
 from features.naive import raw_week_values
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
@@ -45,12 +46,15 @@ class TrainingTables:
 def data_fingerprint(landing: Landing) -> dict:
     """Row counts, date range and a SHA-256 of the landing files: enough to recognise data, no rows."""
     digest = hashlib.sha256()
-    for path in sorted(landing_files(landing.folder)):
+    manifest = landing.folder / MANIFEST_FILE
+    # The manifest changes the labels, so it is part of what the data is.
+    for path in sorted([*landing_files(landing.folder), *([manifest] if manifest.is_file() else [])]):
         digest.update(path.name.encode())
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     signals = landing.report.summary.get("signals", {})
+    declared = {"observed_until": str(landing.observed_until)} if landing.observed_until else {}
     return {
         "sha256": digest.hexdigest(),
         "signal_rows": signals.get("rows"),
@@ -59,6 +63,7 @@ def data_fingerprint(landing: Landing) -> dict:
         "first_week": str(signals.get("first_week")),
         "last_week": str(signals.get("last_week")),
         "events": landing.report.summary.get("events", {}).get("rows"),
+        **declared,
     }
 
 
@@ -88,7 +93,10 @@ def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> Training
     """
     landing = load_landing(data, require_events=True)
     request = FeatureRequest(
-        horizon=settings.horizon_weeks, with_labels=True, outcome_events=settings.outcome_events
+        horizon=settings.horizon_weeks,
+        with_labels=True,
+        outcome_events=settings.outcome_events,
+        observed_until=landing.observed_until,
     )
     table = build_features_by_partition(
         landing.signals,
