@@ -174,19 +174,25 @@ def same_backtest_ap(
     champion: ChampionInfo,
     result: BacktestResult,
     tables: TrainingTables,
-    cutoff: date,
+    cutoff: date | None,
+    *,
+    folds: int | None = None,
 ) -> tuple[float | None, float]:
     """Average precision of the champion and of the new model on the same back-test rows.
 
-    On the same data and cutoff the champion's logged back-test is the same back-test. Otherwise
-    the champion is scored on the new back-test's rows it has never seen (weeks after the data
-    it was trained on), and the new model on exactly those rows too.
+    On the same data and the same split (the cutoff of a time split, the folds of a person split)
+    the champion's logged back-test is the same back-test. Otherwise the champion is scored on
+    the new back-test's rows it has never seen (weeks after the data it was trained on), and the
+    new model on exactly those rows too. Both must warn the same horizon ahead (the caller checks).
     """
     new_ap = result.metrics[result.chosen]["average_precision"]
     params = champion.params
+    same_split = params.get("split", "time") == result.split and (
+        params.get("cutoff") == str(cutoff) if result.split == "time" else params.get("folds") == str(folds)
+    )
     if (
         params.get("data_sha256") == tables.fingerprint["sha256"]
-        and params.get("cutoff") == str(cutoff)
+        and same_split
         and "chosen.average_precision" in champion.metrics
     ):
         return champion.metrics["chosen.average_precision"], new_ap

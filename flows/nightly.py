@@ -305,7 +305,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
                     "min_risk": settings.min_risk,
                     "cooldown_weeks": settings.cooldown_weeks,
                     "risk_rise": settings.risk_rise,
-                    "horizon_weeks": settings.horizon_weeks,
+                    # The champion's: the horizon its scores are a risk over.
+                    "horizon_weeks": champion.details.get("horizon_weeks", settings.horizon_weeks),
                     "anonymity_threshold": settings.anonymity_threshold,
                 },
                 "data": fingerprint,

@@ -138,6 +138,9 @@ def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:
         "version": champion.version,
         "run_id": champion.run_id,
         "trained_until": champion.params.get("trained_until"),
+        # The question the model answers: an outcome within this many weeks (logged by training).
+        "horizon_weeks": int(champion.params.get("horizon_weeks", 12)),
+        "split": champion.params.get("split", "time"),
         "metrics": metrics,
         "fairness": json.loads(fairness) if fairness else None,
         "card": text("model_card.md"),
