@@ -652,6 +652,8 @@ def serve(
 from review.cli import register as _register_review  # noqa: E402
 
 _register_review(app)
+# `ewarn import ...` (flows/import_cli.py), one command per kind of export.
+app.add_typer(__import__("flows.import_cli", fromlist=["import_app"]).import_app)
 
 
 def main() -> None:
