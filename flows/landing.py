@@ -180,7 +180,7 @@ def _inspect(
         problems += check.problems
 
     frames = {name: check.frame for name, check in checks.items() if check.frame is not None}
-    manifest, found = _check_manifest(folder, frames if not problems else {})
+    manifest, found = _check_manifest(folder, frames if not problems else {}, files)
     problems += found
     dropped = {name: check.dropped_duplicates for name, check in checks.items()}
     profiles = {name: check.profile for name, check in checks.items() if check.profile is not None}
@@ -197,7 +197,9 @@ def _inspect(
     return report, frames
 
 
-def _check_manifest(folder: Path, frames: dict[str, pl.LazyFrame]) -> tuple[Manifest, list[Problem]]:
+def _check_manifest(
+    folder: Path, frames: dict[str, pl.LazyFrame], files: dict[str, str]
+) -> tuple[Manifest, list[Problem]]:
     """The folder's manifest (see features.manifest) and its problems; no manifest is fine.
 
     With valid tables in `frames`, data dated after `observed_until` is a problem too: the
@@ -226,7 +228,7 @@ def _check_manifest(folder: Path, frames: dict[str, pl.LazyFrame]) -> tuple[Mani
         if rows:
             found.append(
                 Problem(
-                    table,
+                    files.get(table, table),
                     column,
                     f"dated after observed_until {end} in {MANIFEST_FILE}, the earliest {first}: "
                     "either observation went on longer (set observed_until to the last day observed) "
