@@ -349,6 +349,11 @@ def run_retrain(
                     {catalog.signal(f.split("__")[0]).family for f in features if "__" in f}
                 ),
                 learned_horizons=params["learned_horizons"],
+                backtest=(
+                    f"trained on the weeks before {cutoff}, scored on the weeks from it"
+                    if split == "time"
+                    else f"people held out: {folds} person-grouped folds (a short history or a snapshot)"
+                ),
             )
 
         record = log_and_register(

@@ -158,3 +158,9 @@ def test_card_without_audit_columns_or_version() -> None:
     assert "no fairness audit was possible" in card
     assert "Version: not registered" in card
     assert "No fingerprint was recorded" in card
+
+
+def test_the_card_says_how_the_metrics_were_back_tested(audit: FairnessAudit) -> None:
+    card = _card(audit, backtest="people held out: 5 person-grouped folds")
+    assert "- Back-test: people held out: 5 person-grouped folds" in card.split("## Intended use")[0]
+    assert "- Back-test:" not in _card(audit)
