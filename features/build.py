@@ -18,6 +18,7 @@ from features.context import add_tenure, add_weeks_since_events, deviation_vs_te
 from features.contract import person_partition
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
 from features.labels import DEFAULT_OUTCOMES, add_labels
+from features.manifest import last_observed_week
 from features.windows import LOOKBACK_WEEKS
 
 KEYS = (PERSON, WEEK)
@@ -36,6 +37,9 @@ class FeatureRequest:
     horizon: int = 12
     with_labels: bool = False
     outcome_events: tuple[str, ...] = DEFAULT_OUTCOMES
+    # The end of observation a landing folder's manifest declares (features.manifest): labels are
+    # censored against it instead of against the data's last week.
+    observed_until: date | None = None
 
 
 def monday_of(day: date) -> date:
@@ -175,9 +179,11 @@ def _restrict(
 def plan_columns(signals: pl.LazyFrame, events: pl.LazyFrame | None, request: FeatureRequest) -> ColumnPlan:
     """The two tiny look-ups that fix the columns (which signals, which events) and the label horizon."""
     # Outcomes are known as far as either table reaches: a snapshot of signals with later events
-    # still has observed horizons.
+    # still has observed horizons. A declared end of observation says it better than either.
     known_until = signals.select(pl.col(WEEK).max()).collect().item()
-    if events is not None and request.with_labels:
+    if request.observed_until is not None:
+        known_until = last_observed_week(request.observed_until)
+    elif events is not None and request.with_labels:
         last_event = events.select(pl.col("date").max()).collect().item()
         if last_event is not None:
             known_until = max(known_until, monday_of(last_event))

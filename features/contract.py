@@ -1280,5 +1280,11 @@ def _render_summary(report: ValidationReport) -> str:
         )
     elif "people" not in report.files:
         lines.append("people: not present (optional; team views and fairness audits need it).")
+    manifest = report.summary.get("manifest")
+    if manifest:
+        lines.append(
+            f"{manifest['file']}: everybody observed until {manifest['observed_until']}; labels are "
+            "censored at that date, not at the last signal week or event."
+        )
     lines += report._dropped_lines()
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -209,6 +210,7 @@ def features(
         raise _fail(str(exc)) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
+    request = dataclasses.replace(request, observed_until=landing.observed_until)
     started = time.perf_counter()
     table = build_features(
         landing.signals, landing.events, landing.people, _load_catalog(settings), request
@@ -337,16 +339,39 @@ def train(
     capacity: Annotated[
         float, typer.Option("--capacity", min=0.001, max=0.5, help="Reviewer capacity.")
     ] = 0.02,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="'time' or 'person' (grouped K-fold, for a short history or a one-week snapshot); "
+            "default: the champion's, else 'time'.",
+        ),
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option("--folds", min=2, max=20, help="Folds for --split person (default 5).")
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option("--horizon", min=1, max=104, help="Weeks ahead; default: the champion's, else 12."),
+    ] = None,
     catalog: CatalogOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Back-test, train the chosen model, log it to MLflow and register it (champion or challenger).
 
-    This is the `retrain` flow that `ewarn serve` runs on its schedule.
+    This is the `retrain` flow that `ewarn serve` runs on its schedule. The horizon and split are
+    logged with the model; a retraining without --horizon or --split keeps the champion's.
     """
     settings = _settings(home=home, catalog=catalog, landing=data)
+    if split not in (None, "time", "person"):
+        raise _fail(f"--split must be 'time' or 'person', not {split!r}")
     cutoff_date = _parse_date(cutoff, "--cutoff")
-    summary = _run_flow("train", debug, lambda: _retrain(settings, cutoff_date, promote, capacity), total=6)
+    if split == "person" and cutoff_date is not None:
+        raise _fail("--cutoff splits by time; with --split person use --folds instead.")
+    plan = {"split": split, "folds": folds, "horizon": horizon}
+    summary = _run_flow(
+        "train", debug, lambda: _retrain(settings, cutoff_date, promote, capacity, **plan), total=6
+    )
     _print_training(summary)
 
 
@@ -363,7 +388,16 @@ def _prefect_api() -> contextlib.AbstractContextManager[object]:
     return servers[-1].api() if servers else contextlib.nullcontext()
 
 
-def _retrain(settings: Settings, cutoff: date | None, promote: bool, capacity: float):
+def _retrain(
+    settings: Settings,
+    cutoff: date | None,
+    promote: bool,
+    capacity: float,
+    *,
+    split: str | None = None,
+    folds: int | None = None,
+    horizon: int | None = None,
+):
     from flows.retrain import retrain
 
     with _prefect_api():
@@ -374,11 +408,16 @@ def _retrain(settings: Settings, cutoff: date | None, promote: bool, capacity: f
             promote=promote,
             capacity=capacity,
             catalog_path=str(settings.catalog) if settings.catalog else None,
+            split=split,
+            folds=folds,
+            horizon=horizon,
         )
 
 
 def _print_training(summary) -> None:
-    _print_metrics(summary.result.table(), f"Back-test at {summary.cutoff}, chosen: {summary.result.chosen}")
+    split = f"at {summary.cutoff}" if summary.split == "time" else f"on {summary.folds} person folds"
+    title = f"Back-test {split}, {summary.horizon} weeks ahead, chosen: {summary.result.chosen}"
+    _print_metrics(summary.result.table(), title)
     for warning in summary.fairness_warnings:
         typer.echo(f"Fairness warning: {warning}")
     if summary.reviewed:
@@ -554,6 +593,9 @@ def flag_listing(flag_rows: pl.DataFrame, reason_rows: pl.DataFrame) -> pl.DataF
         return pl.DataFrame(
             schema={c: pl.String for c in ("pseudonym", "team", "risk_band", "reasons", "status")}
         )
+    if reason_rows.height == 0:
+        # Flags whose families gave no sentence; the store's empty frame has no column types.
+        reason_rows = pl.DataFrame(schema={"flag_id": pl.String, "rank": pl.Int64, "sentence": pl.String})
     joined = (
         reason_rows.sort("flag_id", "rank")
         .group_by("flag_id", maintain_order=True)
@@ -626,6 +668,8 @@ def serve(
 from review.cli import register as _register_review  # noqa: E402
 
 _register_review(app)
+# `ewarn import ...` (flows/import_cli.py), one command per kind of export.
+app.add_typer(__import__("flows.import_cli", fromlist=["import_app"]).import_app)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from features.contract import (
     summarise,
     typed_frame,
 )
+from features.manifest import MANIFEST_FILE, Manifest, parse_manifest
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 # A CSV's row count is estimated from its size without reading it. Contract rows are rarely
@@ -60,6 +61,7 @@ class Landing:
     `events`: person_id String, date Date, event String (None when the file is absent).
     `people`: person_id String, team_id String, hired_on Date (all null when the column is
     absent), then any audit_* columns as String (None when the file is absent).
+    `observed_until`: the end of observation the manifest declares (None without one).
     """
 
     folder: Path
@@ -67,6 +69,7 @@ class Landing:
     events: pl.LazyFrame | None
     people: pl.LazyFrame | None
     report: ValidationReport
+    observed_until: date | None = None
 
 
 class AsOfError(ValueError):
@@ -132,7 +135,15 @@ def load_landing(
     report, frames = _inspect(folder, allow_real_identifiers, require_events, partitions)
     if not report.ok:
         raise ContractViolation(report)
-    return Landing(folder, frames["signals"], frames.get("events"), frames.get("people"), report)
+    observed_until = report.summary.get("manifest", {}).get("observed_until")
+    return Landing(
+        folder,
+        frames["signals"],
+        frames.get("events"),
+        frames.get("people"),
+        report,
+        date.fromisoformat(observed_until) if observed_until else None,
+    )
 
 
 def landing_files(folder: Path) -> list[Path]:
@@ -198,14 +209,63 @@ def _inspect(
         problems += check.problems
 
     frames = {name: check.frame for name, check in checks.items() if check.frame is not None}
+    manifest, found = _check_manifest(folder, frames if not problems else {}, files)
+    problems += found
     dropped = {name: check.dropped_duplicates for name, check in checks.items()}
     profiles = {name: check.profile for name, check in checks.items() if check.profile is not None}
     summary: dict = {}
     if not problems:
         # The checks counted what the summary needs in their own passes: no further read.
         summary = summarise(profiles, files)
+        if manifest.observed_until is not None:
+            summary["manifest"] = {
+                "file": MANIFEST_FILE,
+                "observed_until": manifest.observed_until.isoformat(),
+            }
     report = ValidationReport(shown, tuple(problems), dropped, summary, files)
     return report, frames
+
+
+def _check_manifest(
+    folder: Path, frames: dict[str, pl.LazyFrame], files: dict[str, str]
+) -> tuple[Manifest, list[Problem]]:
+    """The folder's manifest (see features.manifest) and its problems; no manifest is fine.
+
+    With valid tables in `frames`, data dated after `observed_until` is a problem too: the
+    folder would claim to end before its own rows.
+    """
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return Manifest(), []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return Manifest(), [Problem(MANIFEST_FILE, None, "is not UTF-8 text; save it as UTF-8.")]
+    except OSError as exc:
+        return Manifest(), [Problem(MANIFEST_FILE, None, f"cannot be read ({exc.strerror}).")]
+    manifest, problems = parse_manifest(text)
+    end = manifest.observed_until
+    if end is None or problems:
+        return manifest, list(problems)
+    found = []
+    for table, column in (("signals", "week"), ("events", "date")):
+        if table not in frames:
+            continue
+        rows, first = (
+            frames[table].filter(pl.col(column) > end).select(pl.len(), pl.col(column).min()).collect().row(0)
+        )
+        if rows:
+            found.append(
+                Problem(
+                    files.get(table, table),
+                    column,
+                    f"dated after observed_until {end} in {MANIFEST_FILE}, the earliest {first}: "
+                    "either observation went on longer (set observed_until to the last day observed) "
+                    "or these rows do not belong in this folder.",
+                    rows=rows,
+                )
+            )
+    return manifest, found
 
 
 def _folder_problem(folder: Path) -> str:

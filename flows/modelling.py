@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score
 
 from features.build import FeatureRequest, build_features_by_partition, feature_columns
 from features.catalog import Catalog
+from features.manifest import MANIFEST_FILE
 from features.naive import raw_week_values
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
@@ -46,12 +47,15 @@ class TrainingTables:
 def data_fingerprint(landing: Landing) -> dict:
     """Row counts, date range and a SHA-256 of the landing files: enough to recognise data, no rows."""
     digest = hashlib.sha256()
-    for path in sorted(landing_files(landing.folder)):
+    manifest = landing.folder / MANIFEST_FILE
+    # The manifest changes the labels, so it is part of what the data is.
+    for path in sorted([*landing_files(landing.folder), *([manifest] if manifest.is_file() else [])]):
         digest.update(path.name.encode())
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     signals = landing.report.summary.get("signals", {})
+    declared = {"observed_until": str(landing.observed_until)} if landing.observed_until else {}
     return {
         "sha256": digest.hexdigest(),
         "signal_rows": signals.get("rows"),
@@ -60,6 +64,7 @@ def data_fingerprint(landing: Landing) -> dict:
         "first_week": str(signals.get("first_week")),
         "last_week": str(signals.get("last_week")),
         "events": landing.report.summary.get("events", {}).get("rows"),
+        **declared,
     }
 
 
@@ -87,7 +92,10 @@ def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> Training
     """
     landing = load_landing(data, require_events=True)
     request = FeatureRequest(
-        horizon=settings.horizon_weeks, with_labels=True, outcome_events=settings.outcome_events
+        horizon=settings.horizon_weeks,
+        with_labels=True,
+        outcome_events=settings.outcome_events,
+        observed_until=landing.observed_until,
     )
     table = build_features_by_partition(
         landing.signals,
@@ -178,19 +186,25 @@ def same_backtest_ap(
     champion: ChampionInfo,
     result: BacktestResult,
     tables: TrainingTables,
-    cutoff: date,
+    cutoff: date | None,
+    *,
+    folds: int | None = None,
 ) -> tuple[float | None, float]:
     """Average precision of the champion and of the new model on the same back-test rows.
 
-    On the same data and cutoff the champion's logged back-test is the same back-test. Otherwise
-    the champion is scored on the new back-test's rows it has never seen (weeks after the data
-    it was trained on), and the new model on exactly those rows too.
+    On the same data and the same split (the cutoff of a time split, the folds of a person split)
+    the champion's logged back-test is the same back-test. Otherwise the champion is scored on
+    the new back-test's rows it has never seen (weeks after the data it was trained on), and the
+    new model on exactly those rows too. Both must warn the same horizon ahead (the caller checks).
     """
     new_ap = result.metrics[result.chosen]["average_precision"]
     params = champion.params
+    same_split = params.get("split", "time") == result.split and (
+        params.get("cutoff") == str(cutoff) if result.split == "time" else params.get("folds") == str(folds)
+    )
     if (
         params.get("data_sha256") == tables.fingerprint["sha256"]
-        and params.get("cutoff") == str(cutoff)
+        and same_split
         and "chosen.average_precision" in champion.metrics
     ):
         return champion.metrics["chosen.average_precision"], new_ap

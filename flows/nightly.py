@@ -31,6 +31,7 @@ from features.catalog import Catalog, load_catalog
 from features.contract import person_partition
 from features.labels import first_outcomes
 from features.latest_week import latest_week, people_by_week
+from features.windows import LOOKBACK_WEEKS
 from flows.landing import Landing, load_landing, week_in_data
 from flows.lock import job_lock
 from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
@@ -195,13 +196,30 @@ def choose(
     return choose_flags(scored, history, as_of, policy, after_outcome=after)
 
 
+@task(name="history-starts", **PURE)
+def history_starts(landing: Landing, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The first week each signal of each flagged person is observed, within what features read.
+
+    The reasons then name the normal that history supports (models.history_words).
+    """
+    return (
+        landing.signals.filter(
+            pl.col("week").is_between(as_of - timedelta(weeks=LOOKBACK_WEEKS), as_of, closed="right")
+            & pl.col("person_id").is_in(rows["person_id"].to_list())
+        )
+        .group_by("person_id", "signal")
+        .agg(pl.col("week").min().alias("since"))
+        .collect()
+    )
+
+
 @task(name="explain-flags", **PURE)
 def explain_flags(
-    model: FittedModel, rows: pl.DataFrame, catalog: Catalog
+    model: FittedModel, rows: pl.DataFrame, catalog: Catalog, starts: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Reasons in words and family contributions for the flagged rows only (exact SHAP)."""
     attribution = attribute(model, rows)  # once for both: the exact SHAP values are the costly part
-    reasons = explain(model, rows, catalog, attribution=attribution)
+    reasons = explain(model, rows, catalog, attribution=attribution, history_start=starts)
     return reasons, families_json(family_contributions(model, rows, catalog, attribution), catalog)
 
 
@@ -313,7 +331,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         chosen = choose(scored, history, as_of, policy, after)
         step(f"Explaining {chosen.height} flags")
         flagged_rows = rows.join(chosen.select("person_id"), on="person_id", how="semi")
-        reasons, families = explain_flags(champion.model, flagged_rows, catalog)
+        starts = history_starts(landing, flagged_rows, as_of)
+        reasons, families = explain_flags(champion.model, flagged_rows, catalog, starts)
         series = recent_series(landing, flagged_rows, reasons, as_of, catalog)
         flags, reason_rows = flag_rows(chosen, reasons, families, series, as_of)
         teams = team_rows(scored, flags)
@@ -332,7 +351,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
                     "min_risk": settings.min_risk,
                     "cooldown_weeks": settings.cooldown_weeks,
                     "risk_rise": settings.risk_rise,
-                    "horizon_weeks": settings.horizon_weeks,
+                    # The champion's: the horizon its scores are a risk over.
+                    "horizon_weeks": champion.details.get("horizon_weeks", settings.horizon_weeks),
                     "anonymity_threshold": settings.anonymity_threshold,
                 },
                 "data": fingerprint,

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from features.contract import READ_ERRORS, ValidationReport
+from features.manifest import MANIFEST_FILE
 from flows.landing import ContractViolation, landing_files, load_landing, validate_folder
 
 MIN_KEY_BYTES = 16
@@ -55,7 +56,8 @@ class PseudonymiseResult:
                     f"  {table}: {count:,} identical duplicate row{'s' if count != 1 else ''} dropped"
                 )
         lines += [
-            "Only the contract tables were written; other files and subfolders were not copied.",
+            "Only the contract tables (and manifest.toml) were written; other files and subfolders were "
+            "not copied.",
             "Keep the key secret and unchanged: the same key gives the same pseudonyms next time.",
         ]
         return "\n".join(lines)
@@ -123,6 +125,9 @@ def pseudonymise_folder(src: Path, dst: Path, key: bytes) -> PseudonymiseResult:
         for name in tables:
             # Same filesystem as dst, so each table appears whole or not at all.
             os.replace(staging / f"{name}.parquet", dst / f"{name}.parquet")
+        if (src / MANIFEST_FILE).is_file():
+            # It names no person, and without it the labels would end at another date.
+            shutil.copyfile(src / MANIFEST_FILE, dst / MANIFEST_FILE)
     except PseudonymiseError:
         raise
     except READ_ERRORS as exc:

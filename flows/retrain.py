@@ -4,6 +4,11 @@ Back-test every candidate and the naive reference, train the chosen one on every
 outcome, explain and audit it, compare it with the champion on the same back-test, then log and
 register it in MLflow as champion or challenger. Each task calls one step; only reading tasks
 retry (logging a run twice would register two versions).
+
+The back-test splits by time (a cutoff) or, for a short history or a one-week snapshot, by person
+(grouped K-fold; the final model is then calibrated out of fold). The horizon and the split are
+logged with the model; a retraining that is not told otherwise keeps the champion's, so the
+weekly schedule never swaps the question the champion answers.
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ from models.importance import global_importance, importance_figure
 from models.metrics import DEFAULT_CAPACITY
 from models.promotion import DEFAULT_MARGIN, PromotionDecision, decide
 from models.reviewed import reviewed_flag_metrics
-from models.splits import known_before
-from models.train import FittedModel, fit_calibrated, matrix
+from models.splits import known_before, learnable, person_folds
+from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, matrix
+
+SPLITS = ("time", "person")
+DEFAULT_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,13 @@ class TrainingSummary:
     result: BacktestResult
     decision: PromotionDecision
     record: Any
-    cutoff: date
+    cutoff: date | None
     uri: str
     fairness_warnings: tuple[str, ...]
     reviewed: dict[str, float]
+    horizon: int = 12
+    split: str = "time"
+    folds: int = DEFAULT_FOLDS
 
 
 @task(name="check-tracking-store", **IO)
@@ -66,6 +77,15 @@ def check_tracking(uri: str) -> None:
     check_reachable(uri)
 
 
+@task(name="read-champion-settings", **IO)
+def champion_settings(uri: str) -> dict[str, str]:
+    """The parameters the champion was trained with (empty when there is no champion yet)."""
+    from models.tracking import current_champion
+
+    champion = current_champion(uri)
+    return dict(champion.params) if champion is not None else {}
+
+
 @task(name="validate-and-build-features", **IO)
 def read_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:
     """Validate the landing folder and build the labelled and the naive feature tables."""
@@ -74,17 +94,40 @@ def read_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTab
 
 @task(name="backtest", **PURE)
 def run_backtest(
-    tables: TrainingTables, horizon: int, cutoff: date, capacity: float, catalog: Catalog
+    tables: TrainingTables,
+    horizon: int,
+    cutoff: date | None,
+    capacity: float,
+    catalog: Catalog,
+    split: str = "time",
+    folds: int = DEFAULT_FOLDS,
 ) -> BacktestResult:
-    """Back-test every candidate and the naive reference on one time split."""
-    return backtest(tables, horizon, cutoff=cutoff, capacity=capacity, catalog=catalog)
+    """Back-test every candidate and the naive reference on one time split or person folds."""
+    return backtest(
+        tables, horizon, cutoff=cutoff, split=split, folds=folds, capacity=capacity, catalog=catalog
+    )
 
 
 @task(name="train-final-model", **PURE)
 def train_final(
-    tables: TrainingTables, name: str, horizon: int, catalog: Catalog
+    tables: TrainingTables,
+    name: str,
+    horizon: int,
+    catalog: Catalog,
+    split: str = "time",
+    folds: int = DEFAULT_FOLDS,
 ) -> tuple[FittedModel, int, int]:
-    """The chosen candidate, fitted on every week with a known outcome and calibrated on the latest."""
+    """The chosen candidate, fitted on every week with a known outcome and calibrated on the latest.
+
+    With the person split there is no later slice to calibrate on: the model is fitted on every
+    labelled row and calibrated on out-of-fold predictions of person folds, as in its back-test.
+    """
+    if split == "person":
+        rows = tables.table.filter(learnable(tables.table))
+        model = fit_cross_calibrated(
+            name, rows, person_folds(rows, folds, seed=1), features_of(tables.table), catalog=catalog
+        )
+        return model, rows.height, rows.height
     known_until = tables.last_week + timedelta(weeks=1)
     fit, calibrate = known_before(tables.table, known_until, horizon)
     return (
@@ -104,7 +147,12 @@ def train_final(
 
 @task(name="explain-and-audit", **PURE)
 def explain_and_audit(
-    model: FittedModel, tables: TrainingTables, result: BacktestResult, settings: Settings, catalog: Catalog
+    model: FittedModel,
+    tables: TrainingTables,
+    result: BacktestResult,
+    settings: Settings,
+    catalog: Catalog,
+    horizon: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, FairnessAudit, pl.DataFrame]:
     """Global SHAP importance on recent weeks and the fairness audit of the back-test flags."""
     recent = tables.table.filter(
@@ -112,21 +160,35 @@ def explain_and_audit(
     )
     sample = recent.sample(n=min(2000, recent.height), seed=0) if recent.height else recent
     by_feature, by_family = global_importance(model, sample, catalog)
-    audit = fairness_audit(result.scored, tables.people, settings.anonymity_threshold, settings.horizon_weeks)
+    audit = fairness_audit(result.scored, tables.people, settings.anonymity_threshold, horizon)
     return by_feature, by_family, audit, sample
 
 
 @task(name="compare-with-champion", **IO)
 def compare_with_champion(
-    uri: str, result: BacktestResult, tables: TrainingTables, cutoff: date
-) -> tuple[bool, float | None, float]:
-    """Whether a champion exists, and its and the new model's AP on the same back-test rows."""
+    uri: str,
+    result: BacktestResult,
+    tables: TrainingTables,
+    cutoff: date | None,
+    horizon: int,
+    folds: int = DEFAULT_FOLDS,
+) -> tuple[bool, float | None, float, str | None]:
+    """Whether a champion exists, its and the new model's AP on the same back-test rows, and why
+    they could not be compared (None when they could, or when there is no champion)."""
     from models.tracking import current_champion
 
     champion = current_champion(uri)
+    new_ap = result.metrics[result.chosen]["average_precision"]
     if champion is None:
-        return False, None, result.metrics[result.chosen]["average_precision"]
-    return (True, *same_backtest_ap(uri, champion, result, tables, cutoff))
+        return False, None, new_ap, None
+    trained_for = champion.params.get("horizon_weeks")
+    if trained_for is not None and trained_for != str(horizon):
+        why = (
+            f"it warns {trained_for} weeks ahead and this model {horizon}: their average precision "
+            "answers different questions"
+        )
+        return True, None, new_ap, why
+    return (True, *same_backtest_ap(uri, champion, result, tables, cutoff, folds=folds), None)
 
 
 @task(name="read-reviewed-flags", **IO)
@@ -155,8 +217,14 @@ def retrain(
     promote: bool = False,
     capacity: float = DEFAULT_CAPACITY,
     catalog_path: str | None = None,
+    split: str | None = None,
+    folds: int | None = None,
+    horizon: int | None = None,
 ) -> TrainingSummary:
-    """Train, back-test, compare with the champion, and promote or not (parameters as plain values)."""
+    """Train, back-test, compare with the champion, and promote or not (parameters as plain values).
+
+    `split`, `folds` and `horizon` left empty keep the champion's (see the module doc).
+    """
     settings = settings_for(home, data, catalog_path)
     return run_retrain(
         settings,
@@ -164,7 +232,33 @@ def retrain(
         cutoff=date.fromisoformat(cutoff) if cutoff else None,
         promote=promote,
         capacity=capacity,
+        split=split,
+        folds=folds,
+        horizon=horizon,
     )
+
+
+def training_plan(
+    champion: dict[str, str],
+    settings: Settings,
+    *,
+    split: str | None,
+    folds: int | None,
+    horizon: int | None,
+    cutoff: date | None,
+) -> tuple[str, int, int]:
+    """The split, folds and horizon to train with: as asked, else the champion's, else the defaults.
+
+    Raises ValueError (bad input) for an unknown split, or a cutoff with the person split.
+    """
+    split = split or champion.get("split") or "time"
+    if split not in SPLITS:
+        raise ValueError(f"the split must be 'time' or 'person', not {split!r}")
+    if split == "person" and cutoff is not None:
+        raise ValueError("a cutoff splits by time; the person split takes --folds instead of --cutoff")
+    folds = folds or int(champion.get("folds") or DEFAULT_FOLDS)
+    horizon = horizon or int(champion.get("horizon_weeks") or settings.horizon_weeks)
+    return split, folds, horizon
 
 
 def run_retrain(
@@ -175,38 +269,57 @@ def run_retrain(
     promote: bool = False,
     capacity: float = DEFAULT_CAPACITY,
     margin: float = DEFAULT_MARGIN,
+    split: str | None = None,
+    folds: int | None = None,
+    horizon: int | None = None,
 ) -> TrainingSummary:
     """The body of the retrain flow (call it inside a flow run, or through `retrain`)."""
     from models.tracking import tracking_uri
 
     home = settings.resolved_home()
-    horizon = settings.horizon_weeks
     with job_lock(home, "retrain"):
         uri = tracking_uri(home)
         check_tracking(uri)
         # Read before the training: a flag store that cannot be read fails the run at once.
         reviewed = read_reviews(settings.flag_store_url())
+        split, folds, horizon = training_plan(
+            champion_settings(uri), settings, split=split, folds=folds, horizon=horizon, cutoff=cutoff
+        )
+        settings = settings.model_copy(update={"horizon_weeks": horizon})
         step("Validating the landing folder and building features")
         tables = read_tables(settings.landing_folder(), settings, catalog)
-        cutoff = resolve_cutoff(tables, horizon, cutoff)
-        step(f"Back-testing every candidate and the naive reference at cutoff {cutoff}")
-        result = run_backtest(tables, horizon, cutoff, capacity, catalog)
+        if split == "time":
+            cutoff = resolve_cutoff(tables, horizon, cutoff)
+            step(f"Back-testing every candidate and the naive reference at cutoff {cutoff}")
+        else:
+            step(f"Back-testing every candidate and the naive reference on {folds} person folds")
+        result = run_backtest(tables, horizon, cutoff, capacity, catalog, split, folds)
         step(f"Training the chosen model ({result.chosen}) on every week with a known outcome")
-        final, fit_rows, calibration_rows = train_final(tables, result.chosen, horizon, catalog)
+        final, fit_rows, calibration_rows = train_final(tables, result.chosen, horizon, catalog, split, folds)
         step("Explaining the model and auditing fairness")
-        by_feature, by_family, audit, sample = explain_and_audit(final, tables, result, settings, catalog)
+        by_feature, by_family, audit, sample = explain_and_audit(
+            final, tables, result, settings, catalog, horizon
+        )
         step("Comparing with the champion and logging to MLflow")
-        champion_exists, champion_ap, new_ap = compare_with_champion(uri, result, tables, cutoff)
+        champion_exists, champion_ap, new_ap, not_comparable = compare_with_champion(
+            uri, result, tables, cutoff, horizon, folds
+        )
         decision = decide(
-            new_ap, champion_ap, champion_exists=champion_exists, margin=margin, promote=promote
+            new_ap,
+            champion_ap,
+            champion_exists=champion_exists,
+            margin=margin,
+            promote=promote,
+            not_comparable=not_comparable,
         )
         features = list(final.features)
         params = {
             "model": result.chosen,
             "candidates": list(result.metrics),
             "horizon_weeks": horizon,
-            "cutoff": str(cutoff),
-            "split": "time",
+            "split": split,
+            # A time split is defined by its cutoff, a person split by its folds.
+            **({"cutoff": str(cutoff)} if split == "time" else {"folds": folds}),
             "capacity": capacity,
             "promotion_margin": margin,
             "trained_until": str(tables.last_week),
@@ -237,6 +350,11 @@ def run_retrain(
                     {catalog.signal(f.split("__")[0]).family for f in features if "__" in f}
                 ),
                 learned_horizons=params["learned_horizons"],
+                backtest=(
+                    f"trained on the weeks before {cutoff}, scored on the weeks from it"
+                    if split == "time"
+                    else f"people held out: {folds} person-grouped folds (a short history or a snapshot)"
+                ),
             )
 
         record = log_and_register(
@@ -274,4 +392,15 @@ def run_retrain(
                 "ewarn.fairness_warnings": str(len(audit.warnings)),
             },
         )
-        return TrainingSummary(result, decision, record, cutoff, uri, tuple(audit.warnings), reviewed)
+        return TrainingSummary(
+            result,
+            decision,
+            record,
+            cutoff if split == "time" else None,
+            uri,
+            tuple(audit.warnings),
+            reviewed,
+            horizon,
+            split,
+            folds,
+        )

@@ -71,6 +71,7 @@ def model_card(
     fairness: FairnessAudit,
     catalog_families: list[str] | None = None,
     learned_horizons: Sequence[int] = (),
+    backtest: str = "",
 ) -> str:
     """The model card as markdown.
 
@@ -78,7 +79,8 @@ def model_card(
     Metrics (every candidate beside the naive reference), Fairness audit, Limits. `data` is the
     data fingerprint (row counts, date range, people, hash), `metrics` maps each candidate to its
     back-test metrics, `naive` holds the naive reference's. `learned_horizons`: the horizons a
-    horizon ensemble's members learned (named in the header when more than one). Raises
+    horizon ensemble's members learned (named in the header when more than one). `backtest`: how
+    the metrics were back-tested, in words (in the header when given). Raises
     ValueError when a protected attribute (`audit_*`) is among the features, because the card
     would then state a falsehood.
     """
@@ -87,7 +89,7 @@ def model_card(
         raise ValueError(f"protected attributes must never be features, found {protected}")
     share = _percent(capacity)
     sections = [
-        _header(model_name, version, trained_at, horizon, share, chosen, learned_horizons),
+        _header(model_name, version, trained_at, horizon, share, chosen, learned_horizons, backtest),
         _intended_use(horizon, share),
         _must_not(),
         _data(data),
@@ -122,6 +124,7 @@ def _header(
     share: str,
     chosen: str,
     learned_horizons: Sequence[int],
+    backtest: str = "",
 ) -> str:
     lines = [
         f"# Model card: {model_name}",
@@ -137,6 +140,8 @@ def _header(
             f"- Learned as: the mean log-odds of {len(learned_horizons)} models that learned an outcome "
             f"within {weeks} weeks, each only from weeks whose whole horizon ends within the data"
         )
+    if backtest:
+        lines.append(f"- Back-test: {backtest}")
     lines.append(f"- Capacity: the top {share} of people are flagged each week (at least one)")
     return "\n".join(lines)
 

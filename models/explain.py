@@ -37,7 +37,9 @@ Decisions, in one place:
 * A signal's sentence compares its last 4 weeks with the half-year normal; when that normal has
   absorbed a slow change (the numbers no longer point the risky way), the sentence gives the
   drift against the two-year normal instead, e.g. "Kudos received: over the last 13 weeks, 33%
-  below the two-year normal, net of what everybody shared".
+  below the two-year normal, net of what everybody shared". Where the person's history of that
+  signal is shorter than that normal, the sentence names what it stands on instead ("the
+  person's normal since March 2024"; absence "over the last 9 weeks"): see models.history_words.
 * A family speaks through a signal whose numbers show a clear move (counts 10% off the normal,
   answers half a point; see CLEAR_CHANGE) before one that contributes more but moved only a
   trace: "45.2 a week against a normal of 44.0" points the risky way, but gives an analyst
@@ -49,8 +51,9 @@ Decisions, in one place:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -65,6 +68,7 @@ from features.catalog import Catalog, SignalInfo
 from features.context import weeks_since
 from features.drift import drift_feature
 from models.candidates import AppendSignedLog
+from models.history_words import TWO_YEAR_NORMAL, absence_span_words, long_normal_words
 from models.train import FittedModel, HorizonEnsemble, matrix
 
 OVERALL = "overall"
@@ -388,12 +392,37 @@ def _answer_sentence(
     return f"{info.label}: latest answer {_number(latest)}, against a usual {_number(usual)}"
 
 
-def _drift_sentence(info: SignalInfo, row: dict[str, float | None], clear: bool = False) -> str | None:
+@dataclass(frozen=True)
+class _History:
+    """How much history one row stands on: its week and the first week of each of its signals."""
+
+    week: date | None = None
+    since: Mapping[str, date] = field(default_factory=dict)
+
+    def long_normal(self, signal: str) -> str:
+        """The long normal in words (models.history_words)."""
+        if self.week is None:
+            return TWO_YEAR_NORMAL
+        return long_normal_words(self.week, self.since.get(signal))
+
+    def absence_span(self, signal: str) -> str:
+        """The absence window in words (models.history_words)."""
+        if self.week is None:
+            return absence_span_words(date.min, None)
+        return absence_span_words(self.week, self.since.get(signal))
+
+
+_UNKNOWN_HISTORY = _History()
+
+
+def _drift_sentence(
+    info: SignalInfo, row: dict[str, float | None], clear: bool = False, history: _History = _UNKNOWN_HISTORY
+) -> str | None:
     drift = row.get(f"{info.name}__{drift_feature(EVIDENCE_WEEKS)}")
     if not _present(drift) or info.risk_sign == 0 or drift * info.risk_sign <= 0:
         return None
     span = f"over the last {EVIDENCE_WEEKS} weeks"
-    versus = "the two-year normal, net of what everybody shared"
+    versus = f"{history.long_normal(info.name)}, net of what everybody shared"
     if info.kind == "activity":
         # Drift of counts is a difference of log(1 + value): a ratio once exponentiated.
         percent = round(100 * abs(math.expm1(drift)))
@@ -417,12 +446,15 @@ def _response_sentence(info: SignalInfo, row: dict[str, float | None], clear: bo
     return f"{info.label}: answered in {recent}% of the last 12 weeks, against a usual {usual}%"
 
 
-def _absence_sentence(info: SignalInfo, row: dict[str, float | None]) -> str | None:
+def _absence_sentence(
+    info: SignalInfo, row: dict[str, float | None], history: _History = _UNKNOWN_HISTORY
+) -> str | None:
     days, spells = row.get(f"{info.name}__absence_days_26w"), row.get(f"{info.name}__absence_spells_26w")
     if not (_present(days) and days > 0) or info.direction == "falls":
         return None
     spells_text = f" in {_plural(spells, 'spell')}" if _present(spells) and spells > 0 else ""
-    return f"{info.label}: {_plural(days, 'day')}{spells_text} over the last 26 weeks"
+    span = history.absence_span(info.name)
+    return f"{info.label}: {_plural(days, 'day')}{spells_text} {'' if span == 'this week' else 'over '}{span}"
 
 
 def _context_sentence(feature: str, row: dict[str, float | None]) -> str | None:
@@ -468,7 +500,11 @@ def _aspect_of(feature: str, family: str, catalog: Catalog) -> _Aspect | None:
 
 
 def _sentence(
-    aspect: _Aspect, row: dict[str, float | None], contribution: float, clear: bool = False
+    aspect: _Aspect,
+    row: dict[str, float | None],
+    contribution: float,
+    clear: bool = False,
+    history: _History = _UNKNOWN_HISTORY,
 ) -> str | None:
     """The aspect's sentence for this row, or None; with `clear`, only if it shows a clear move."""
     info = aspect.info
@@ -477,11 +513,11 @@ def _sentence(
     if aspect.side == "response":
         return _response_sentence(info, row, clear)
     if aspect.side == "absence":
-        return _absence_sentence(info, row)
+        return _absence_sentence(info, row, history)
     recent = _answer_sentence if aspect.side == "answer" else _activity_sentence
     # When the half-year normal has absorbed a slow change (or the last 4 weeks show only a trace
     # of it), the two-year one still shows it.
-    return recent(info, row, contribution, clear) or _drift_sentence(info, row, clear)
+    return recent(info, row, contribution, clear) or _drift_sentence(info, row, clear, history)
 
 
 def _directed_deviation(aspect: _Aspect, row: dict[str, float | None]) -> float:
@@ -525,7 +561,11 @@ def _plan(features: Sequence[str], catalog: Catalog) -> _Plan:
 
 
 def _family_reason(
-    plan: _Plan, family: str, aspect_sums: np.ndarray, row: dict[str, float | None]
+    plan: _Plan,
+    family: str,
+    aspect_sums: np.ndarray,
+    row: dict[str, float | None],
+    history: _History = _UNKNOWN_HISTORY,
 ) -> tuple[_Aspect, str] | None:
     """The sentence of one family for one row: its most contributing signal whose numbers agree.
 
@@ -544,7 +584,7 @@ def _family_reason(
     speakers = [(a, float(aspect_sums[a])) for a in raising] + [(a, 0.0) for a in rest]
     for clear in (True, False):
         for a, contribution in speakers:
-            text = _sentence(plan.aspects[a], row, contribution, clear)
+            text = _sentence(plan.aspects[a], row, contribution, clear, history)
             if text:
                 return plan.aspects[a], text
     return None
@@ -591,13 +631,18 @@ def _reason_order(
 
 
 def _reasons_of_row(
-    plan: _Plan, family_sums: np.ndarray, aspect_sums: np.ndarray, row: dict[str, float | None], top: int
+    plan: _Plan,
+    family_sums: np.ndarray,
+    aspect_sums: np.ndarray,
+    row: dict[str, float | None],
+    top: int,
+    history: _History = _UNKNOWN_HISTORY,
 ) -> list[tuple[str, float, _Aspect, str]]:
     """Up to `top` (family, contribution, aspect, sentence) for one row, leading reason first."""
     reasons = []
     for f in _reason_order(plan, family_sums, row):
         family = plan.families[f]
-        found = _family_reason(plan, family, aspect_sums, row)
+        found = _family_reason(plan, family, aspect_sums, row, history)
         if found:
             reasons.append((family, float(family_sums[f]), *found))
             if len(reasons) == top:
@@ -605,7 +650,7 @@ def _reasons_of_row(
     if not reasons and CONTEXT in plan.families:
         # Only when nothing else raises risk: circumstances are then all there is to talk about.
         context = plan.families.index(CONTEXT)
-        found = _family_reason(plan, CONTEXT, aspect_sums, row) if family_sums[context] > 0 else None
+        found = _family_reason(plan, CONTEXT, aspect_sums, row, history) if family_sums[context] > 0 else None
         if found:
             reasons.append((CONTEXT, float(family_sums[context]), *found))
     return reasons
@@ -617,6 +662,7 @@ def explain(
     catalog: Catalog,
     top: int = 3,
     attribution: Attribution | None = None,
+    history_start: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The top `top` reasons per row (usually the flagged ones), one row per (person_id, week, rank).
 
@@ -632,7 +678,10 @@ def explain(
     identifier; a family without such a signal is passed over for the next. `prompts` holds the
     leading family's conversation prompts, repeated on every reason of that person-week. A row
     where no family raises risk gets no reasons (no rows). `attribution`: the rows' SHAP values
-    when already computed (`attribute(model, rows)`).
+    when already computed (`attribute(model, rows)`). `history_start` (person_id, signal, since:
+    the first week each signal of each person is observed) lets the sentences name the normal the
+    history supports ("the person's normal since March 2024" rather than "the two-year normal"
+    on a short history; see models.history_words); without it they assume a full history.
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
@@ -650,9 +699,14 @@ def explain(
     ]
     values = rows.select(pl.col(readable).cast(pl.Float64)).to_dicts()
 
+    starts: dict[str, dict[str, date]] = {}
+    if history_start is not None:
+        for person, signal, since in history_start.select("person_id", "signal", "since").iter_rows():
+            starts.setdefault(person, {})[signal] = since
     out: dict[str, list] = {name: [] for name in _REASON_COLUMNS}
     for i, (person, week) in enumerate(keys.iter_rows()):
-        reasons = _reasons_of_row(plan, family_sums[i], aspect_sums[i], values[i], top)
+        history = _History(week, starts.get(person, {})) if history_start is not None else _UNKNOWN_HISTORY
+        reasons = _reasons_of_row(plan, family_sums[i], aspect_sums[i], values[i], top, history)
         prompts = list(catalog.family(reasons[0][0]).prompts) if reasons else []
         for rank, (family, contribution, aspect, text) in enumerate(reasons, start=1):
             out["person_id"].append(person)

@@ -26,17 +26,23 @@ def decide(
     champion_exists: bool,
     margin: float = DEFAULT_MARGIN,
     promote: bool = False,
+    not_comparable: str | None = None,
 ) -> PromotionDecision:
     """Champion when there is none, when it beats the champion by `margin`, or when a person promotes it.
 
-    A champion that exists but could not be compared (`champion_ap` None) keeps its alias.
+    A champion that exists but could not be compared (`champion_ap` None) keeps its alias;
+    `not_comparable` says why, when that is known.
     """
     if promote:
         return PromotionDecision(CHAMPION, "promoted by a person (--promote)", new_ap, champion_ap)
     if not champion_exists:
         return PromotionDecision(CHAMPION, "there was no champion yet", new_ap, None)
     if champion_ap is None:
-        reason = "the champion could not be compared on the same back-test, so it stays champion"
+        why = f" ({not_comparable})" if not_comparable else ""
+        reason = (
+            f"the champion could not be compared on the same back-test{why}, so it stays champion; "
+            "use --promote to replace it"
+        )
         return PromotionDecision(CHALLENGER, reason, new_ap, None)
     if new_ap >= champion_ap + margin:
         reason = f"average precision {new_ap:.3f} beats the champion's {champion_ap:.3f} by at least {margin}"

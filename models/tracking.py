@@ -28,9 +28,10 @@ ARTIFACTS = "mlartifacts"  # the home's folder for MLflow's artifacts
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What skops may load back: the calibration wrapper, the boosted trees and our horizon ensemble
-# of them, nothing arbitrary.
+# of them, the signed-log step of the person split's logistic candidate, nothing arbitrary.
 TRUSTED_TYPES = [
     "models.train.HorizonEnsemble",
+    "models.candidates.AppendSignedLog",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -255,6 +256,9 @@ def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:
         "version": champion.version,
         "run_id": champion.run_id,
         "trained_until": champion.params.get("trained_until"),
+        # The question the model answers: an outcome within this many weeks (logged by training).
+        "horizon_weeks": int(champion.params.get("horizon_weeks", 12)),
+        "split": champion.params.get("split", "time"),
         "metrics": metrics,
         "fairness": json.loads(fairness) if fairness else None,
         "card": text("model_card.md"),

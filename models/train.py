@@ -193,6 +193,10 @@ def fit_cross_calibrated(
     fitted = calibrated.calibrated_classifiers_[0]
     fitted.estimator = fitted_for_scoring(fitted.estimator)
     pipeline = fitted.estimator
+    # The unfitted template stays behind as `estimator` otherwise: a registered model would then
+    # carry the binning step and explain itself with a pipeline that was never fitted
+    # (from_calibrated). Frozen, as after fit_calibrated; scoring reads only the fitted one.
+    calibrated.estimator = FrozenEstimator(pipeline)
     return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
 
 

@@ -183,3 +183,9 @@ def test_limits_say_so_when_the_back_test_could_not_measure_it(audit: FairnessAu
     limits = _limits(_card(audit, metrics={"logistic": unmeasured}))
     assert "not measured" in limits
     assert "nan" not in limits.lower()
+
+
+def test_the_card_says_how_the_metrics_were_back_tested(audit: FairnessAudit) -> None:
+    card = _card(audit, backtest="people held out: 5 person-grouped folds")
+    assert "- Back-test: people held out: 5 person-grouped folds" in card.split("## Intended use")[0]
+    assert "- Back-test:" not in _card(audit)

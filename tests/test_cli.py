@@ -124,3 +124,23 @@ def test_home_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
     result = runner.invoke(app, ["flags"], env={"EWARN_HOME": str(home)})
     assert result.exit_code == 1
     assert str(home / "flags.db") in result.output.replace("\n", "")
+
+
+def test_flags_without_any_reason_are_listed_with_empty_reasons() -> None:
+    # A run whose flags have no reasons (signals the catalog gives no direction) comes back from
+    # the store as an empty frame without column types.
+    from flows.cli import flag_listing
+
+    flag_rows = pl.DataFrame(
+        {
+            "flag_id": ["f1"],
+            "rank": [1],
+            "person_id": ["p1"],
+            "team_id": ["t"],
+            "band": ["high"],
+            "status": ["open"],
+        }
+    )
+    empty = pl.DataFrame([], schema=["flag_id", "rank", "sentence"], orient="row")
+    listing = flag_listing(flag_rows, empty)
+    assert listing.rows() == [("p1", "t", "high", "", "open")]

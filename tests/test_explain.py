@@ -660,3 +660,34 @@ def test_the_leading_reason_names_the_planted_cause(simulated) -> None:
     # The bar. Causes are ordered by their 13-week drift against the two-year normal; the
     # shares measured here, on larger organisations and with other orderings: docs/research.md.
     assert share >= 0.6, f"leading reason names the planted cause for {share:.0%} of {judged.height} people"
+
+
+def test_reasons_name_the_history_they_stand_on(models: dict[str, FittedModel]) -> None:
+    row = hand_row(short_absence_days__absence_days_26w=6.0, short_absence_days__absence_spells_26w=3.0)
+    week = row["week"][0]
+
+    def absence(history_start: pl.DataFrame | None) -> str:
+        reasons = explain(models["logistic"], row, CATALOG, history_start=history_start)
+        return reasons.filter(pl.col("signal") == "short_absence_days")["sentence"][0]
+
+    assert absence(None) == "Days of short unplanned absence: 6 days in 3 spells over the last 26 weeks"
+    # Nine weeks of history: the 26-week window holds nine.
+    since = pl.DataFrame(
+        {"person_id": ["p99999"], "signal": ["short_absence_days"], "since": [week - timedelta(weeks=8)]}
+    )
+    assert absence(since) == "Days of short unplanned absence: 6 days in 3 spells over the last 9 weeks"
+
+
+def test_a_slow_change_on_a_short_history_is_told_against_the_normal_since_it_began() -> None:
+    from models.explain import _History
+
+    kudos = CATALOG.signal("kudos_received")
+    row = {**fall("kudos_received", 1.0, 1.0), "kudos_received__drift_13w": float(np.log(2 / 3))}
+    aspect = _Aspect("kudos_received", "recognition", "level", kudos)
+    short = _History(date(2024, 11, 4), {"kudos_received": date(2024, 3, 4)})
+    assert sentence_of(aspect, row, 0.2, history=short) == (
+        "Kudos received: over the last 13 weeks, 33% below the person's normal since March 2024, "
+        "net of what everybody shared"
+    )
+    long = _History(date(2024, 11, 4), {"kudos_received": date(2022, 3, 7)})
+    assert "33% below the two-year normal" in sentence_of(aspect, row, 0.2, history=long)

@@ -1,0 +1,149 @@
+"""`ewarn import ...`: bring other systems' exports into a landing folder (the I/O edge).
+
+Each command reads an export, converts it with a pure function (features/) and writes contract
+tables into the landing folder. Tables the import does not fill are left alone, so an HR export
+(events, people) and a survey export (signals) can land in the same folder one after the other.
+A table it fills is replaced whole, never appended to: re-running an import gives the same folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from features.table_import import TableMapping
+
+EXIT_BAD_INPUT = 2
+
+import_app = typer.Typer(
+    name="import",
+    help="Bring an HR-system, survey or collaboration export into a landing folder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def read_mapping(path: Path) -> TableMapping:
+    """Read and check a mapping file; MappingError names the file and every key at fault."""
+    from features.table_import import MappingError, parse_mapping
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError([f"{path}: mapping file not found"]) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError([f"{path}: not a readable TOML file ({exc})"]) from None
+    try:
+        return parse_mapping(raw)
+    except MappingError as exc:
+        raise MappingError([f"{path}: {problem}" for problem in exc.problems]) from None
+
+
+def read_export(path: Path, mapping: TableMapping) -> pl.DataFrame:
+    """An export as text cells: CSV (the mapping's delimiter, UTF-8) or Parquet (cast to text)."""
+    import polars as pl
+
+    from features.contract import READ_ERRORS
+    from features.table_import import MappingError
+
+    if not path.is_file():
+        raise MappingError([f"{path}: file not found"])
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pl.read_parquet(path)
+            return frame.select(pl.all().cast(pl.String))
+        frame = pl.read_csv(
+            path, separator=mapping.delimiter, infer_schema=False, encoding="utf8", raise_if_empty=True
+        )
+    except READ_ERRORS as exc:
+        hint = _delimiter_hint(path, mapping.delimiter)
+        if "utf" in str(exc).lower():
+            hint += " It is not UTF-8 text: save it as UTF-8 (CSV UTF-8 in a spreadsheet)."
+        raise MappingError(
+            [f"{path}: cannot be read as CSV with delimiter {mapping.delimiter!r}.{hint}"]
+        ) from None
+    hint = _delimiter_hint(path, mapping.delimiter) if frame.width == 1 else ""
+    if hint:
+        raise MappingError([f"{path}: one column only with delimiter {mapping.delimiter!r}.{hint}"])
+    return frame
+
+
+def _delimiter_hint(path: Path, delimiter: str) -> str:
+    """Which delimiter the header line seems to use, when not the one the mapping names."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            header = handle.readline()
+    except OSError:
+        return ""
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|") if d != delimiter}
+    best = max(counts, key=counts.__getitem__)
+    if counts[best] > header.count(delimiter):
+        return f" Its header line is split by {best!r}: set delimiter = {best!r} in the mapping."
+    return ""
+
+
+def _target(folder: Path, table: str) -> Path:
+    """Where a table goes: over the file already there (either format), else a new Parquet file."""
+    csv = folder / f"{table}.csv"
+    return csv if csv.is_file() else folder / f"{table}.parquet"
+
+
+@import_app.command("table")
+def table(
+    file: Annotated[Path, typer.Argument(help="The export: CSV (any delimiter) or Parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Landing folder to write the tables into.")],
+    mapping_file: Annotated[
+        Path,
+        typer.Option("--mapping", help="TOML mapping: which columns become which tables (docs/import.md)."),
+    ],
+) -> None:
+    """Convert an HR-system or survey export into contract tables by a mapping file."""
+    # Here, not at the top: every `ewarn` command imports this module to list its commands.
+    from features.contract import TABLE_SPECS, check_table
+    from features.table_convert import convert, summary_lines
+    from features.table_import import MappingError
+    from flows.tables import write_frame
+
+    try:
+        mapping = read_mapping(mapping_file)
+        export = read_export(file, mapping)
+        converted = convert(export, mapping, file.name)
+    except MappingError as exc:
+        raise _fail(f"Cannot import {file} with {mapping_file}:\n{exc}") from None
+    problems = []
+    for name, frame in converted.tables.items():
+        check = check_table(
+            TABLE_SPECS[name], frame.lazy(), f"{name} (from {file.name})", allow_real_identifiers=True
+        )
+        # Without example rows: they would show the export's person ids, which may be real ones.
+        problems += [dataclasses.replace(problem, examples=()).render() for problem in check.problems]
+        if not frame.height:
+            problems.append(f"{name}: the mapping gives no rows from {file.name}")
+    if problems:
+        raise _fail(
+            f"Cannot import {file}: the tables made do not meet the contract:\n" + "\n".join(problems)
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    written = [write_frame(frame, _target(out, name)) for name, frame in converted.tables.items()]
+    typer.echo(f"Imported {file.name} into {out}:")
+    for path, line in zip(written, summary_lines(converted.tables), strict=True):
+        typer.echo(f"  {path.name}: {line.partition(': ')[2]}")
+    for note in converted.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(
+        "Person ids are as in the export: if they are real identifiers, run "
+        "`ewarn pseudonymise` on this folder before anything else."
+    )
