@@ -611,6 +611,11 @@ from review.cli import register as _register_review  # noqa: E402
 
 _register_review(app)
 
+# `ewarn import <source>` (a source's export into a landing folder) lives in flows/import_cli.py.
+from flows.import_cli import register as _register_import  # noqa: E402
+
+_register_import(app)
+
 
 def main() -> None:
     """Run the command line; bad input never ends in a Python traceback."""
