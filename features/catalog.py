@@ -194,13 +194,22 @@ class Coverage:
         total = len(self.known) + len(self.unknown)
         lines = [f"catalog: describes {len(self.known)} of {total} signal{'s' if total != 1 else ''}"]
         if self.unknown:
+            listed = ", ".join(self.unknown[:_UNKNOWN_SHOWN])
+            more = (
+                f" and {len(self.unknown) - _UNKNOWN_SHOWN} more"
+                if len(self.unknown) > _UNKNOWN_SHOWN
+                else ""
+            )
             lines[0] += (
-                "; the others get a label from their name, family 'other' and no direction"
-                " (add them to a catalog of your own: --catalog FILE)"
+                f"; not described: {listed}{more}. These get a label from their name, family 'other' and "
+                "no direction (describe them in a catalog of your own: --catalog FILE)"
             )
         for name, meant in sorted(self.near_misses.items()):
             lines.append(f"  {name}: not in the catalog; did you mean {meant}?")
         return "\n".join(lines)
+
+
+_UNKNOWN_SHOWN = 10
 
 
 def coverage(catalog: Catalog, signal_names: Iterable[str]) -> Coverage:

@@ -69,11 +69,19 @@ def validate(
         bool,
         typer.Option(help="Accept e-mail- or name-like person ids (only before `ewarn pseudonymise`)."),
     ] = False,
+    catalog: CatalogOption = None,
 ) -> None:
-    """Check a landing folder against input contract v1; exit 2 and list every problem if it fails."""
+    """Check a landing folder against input contract v1; exit 2 and list every problem if it fails.
+
+    A valid folder also gets notes: how many signals the catalog describes (and near-misses),
+    people without a `people` row, events for ids without signals.
+    """
     from flows.landing import validate_folder
 
-    report = validate_folder(folder, allow_real_identifiers=allow_real_identifiers)
+    signal_catalog = _load_catalog(_settings(catalog=catalog))
+    report = validate_folder(
+        folder, allow_real_identifiers=allow_real_identifiers, notes=True, catalog=signal_catalog
+    )
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(EXIT_BAD_INPUT)
