@@ -45,19 +45,23 @@ def number_hint(values: Sequence[object]) -> str:
     )
 
 
+def date_form(values: Sequence[object]) -> str:
+    """Which numeric date format example values seem to be in ('day-first (DD-MM-YYYY)', ...); '' if none."""
+    numeric = [m for m in (_NUMERIC_DATE.match(v.strip()) for v in values if isinstance(v, str)) if m]
+    if not numeric:
+        return ""
+    if any(int(m.group(1)) > 12 for m in numeric):
+        return "day-first (DD-MM-YYYY)"
+    if any(int(m.group(2)) > 12 for m in numeric):
+        return "month-first (MM/DD/YYYY, as in US exports)"
+    return "DD-MM-YYYY or MM/DD/YYYY (the examples fit both)"
+
+
 def date_hint(values: Sequence[object]) -> str:
     """A hint for refused dates, from example values: which other format they seem to be in."""
     texts = [v.strip() for v in values if isinstance(v, str)]
-    numeric = [m for m in (_NUMERIC_DATE.match(t) for t in texts) if m]
-    if numeric:
-        firsts = [int(m.group(1)) for m in numeric]
-        seconds = [int(m.group(2)) for m in numeric]
-        if any(n > 12 for n in firsts):
-            form = "day-first (DD-MM-YYYY)"
-        elif any(n > 12 for n in seconds):
-            form = "month-first (MM/DD/YYYY, as in US exports)"
-        else:
-            form = "DD-MM-YYYY or MM/DD/YYYY (the examples fit both)"
+    form = date_form(texts)
+    if form:
         return f" These look {form}; convert them to YYYY-MM-DD. {VIVA_HINT}"
     if any(_WITH_TIME.match(t) for t in texts):
         return " These carry a time of day; keep only the date, YYYY-MM-DD."

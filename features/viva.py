@@ -21,12 +21,13 @@ out. Decisions, in one place:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
 
 from features.contract import EXAMPLE_LIMIT, Problem
+from features.contract_hints import date_form
 from features.names import normalise_event_name, normalise_signal_name
 
 PERSON_COLUMNS = ("PersonId",)
@@ -77,7 +78,6 @@ class VivaConversion:
     people_without_team: int = 0
     source_weekday: str = "Sunday"
     dropped_duplicate_rows: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def viva_week(day: date) -> date:
@@ -140,7 +140,7 @@ def convert_person_query(
         if found is None
     ]
     team = options.team_column or (DEFAULT_TEAM_COLUMN if DEFAULT_TEAM_COLUMN in names else None)
-    named = [c for c in (*([team] if team else []), *options.audit_columns, *options.drop_columns)]
+    named = [*([team] if team else []), *options.audit_columns, *options.drop_columns]
     for column in named:
         if column not in names:
             problems.append(
@@ -319,18 +319,8 @@ def _date_problems(typed: pl.LazyFrame, day: str, file: str) -> list[Problem]:
     count = typed.select(bad.sum()).collect().item()
     if count:
         examples = _examples(typed, bad, day)
-        day_first = any(
-            isinstance(e[day], str)
-            and e[day].strip()[:2].rstrip("/").isdigit()
-            and int(e[day].strip().split("/")[0]) > 12
-            for e in examples
-            if "/" in (e[day] or "")
-        )
-        hint = (
-            " These look day-first (DD/MM/YYYY); Viva Insights downloads are month-first (M/D/YYYY) or ISO."
-            if day_first
-            else ""
-        )
+        form = date_form([example[day] for example in examples])
+        hint = f" These look {form}." if form and not form.startswith("month-first") else ""
         message = f"not a date: expected YYYY-MM-DD or month-first M/D/YYYY.{hint}"
         return [Problem(file, day, message, count, examples)]
     weekdays = typed.group_by(pl.col(_DATE).dt.weekday().alias("weekday")).len().sort("weekday").collect()
