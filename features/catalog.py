@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,6 +14,9 @@ Kind = Literal["activity", "survey", "absence", "leave"]
 Role = Literal["cause", "sign"]
 
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("default_catalog.toml")
+# The built-in catalog, read in this order: the simulator's and common HR signals, then the
+# metrics of a Viva Insights person query and its survey items.
+DEFAULT_CATALOG_PATHS = (DEFAULT_CATALOG_PATH, Path(__file__).with_name("viva_catalog.toml"))
 OTHER_FAMILY = "other"
 _DIRECTIONS = ("falls", "rises", "none")
 _KINDS = ("activity", "survey", "absence", "leave")
@@ -33,6 +38,7 @@ class SignalInfo:
     direction: Direction
     kind: Kind
     known: bool = True
+    note: str = ""
 
     @property
     def risk_sign(self) -> int:
@@ -95,15 +101,34 @@ def readable_label(name: str) -> str:
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Read a catalog TOML file (the built-in default when no path is given) and check it."""
-    source = path or DEFAULT_CATALOG_PATH
+    """The built-in catalog, extended by a user's TOML file when one is given.
+
+    A user's entry overrides the built-in entry of the same name (a whole entry, not field by
+    field); every other built-in family and signal stays, so a catalog of one's own only needs
+    what it adds or changes.
+    """
+    raw: dict = {"families": {}, "signals": {}}
+    sources = [*DEFAULT_CATALOG_PATHS, *([path] if path is not None else [])]
+    for source in sources:
+        part = _read_toml(source)
+        for table in ("families", "signals"):
+            entries = part.get(table) or {}
+            if not isinstance(entries, dict):
+                raise CatalogError(f"{source}: [{table}] must be a table of entries")
+            raw[table].update(entries)
+    shown = "built-in" if path is None else f"built-in extended by {path}"
+    return parse_catalog(raw, source=shown)
+
+
+def _read_toml(source: Path) -> dict:
     try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        return tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise CatalogError(f"{source}: catalog file not found") from exc
+    except IsADirectoryError as exc:
+        raise CatalogError(f"{source}: is a folder; give the catalog's TOML file") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{source}: not a valid TOML file ({exc})") from exc
-    return parse_catalog(raw, source=str(source))
 
 
 def parse_catalog(raw: dict, source: str = "inline") -> Catalog:
@@ -145,7 +170,65 @@ def parse_catalog(raw: dict, source: str = "inline") -> Catalog:
             family=family,
             direction=direction,
             kind=kind,
+            note=str(entry.get("note", "")),
         )
     if problems:
         raise CatalogError(f"{source}: " + "; ".join(problems))
     return Catalog(signals=signals, families=families, source=source)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which of a landing's signals the catalog describes, and near-misses for the rest.
+
+    `near_misses` maps an unknown signal to the catalogued name it most likely meant (a typo, or
+    the same name written another way), for a person to check.
+    """
+
+    known: tuple[str, ...]
+    unknown: tuple[str, ...]
+    near_misses: dict[str, str]
+
+    def render(self) -> str:
+        """One line, or a few, for a validation report."""
+        total = len(self.known) + len(self.unknown)
+        lines = [f"catalog: describes {len(self.known)} of {total} signal{'s' if total != 1 else ''}"]
+        if self.unknown:
+            listed = ", ".join(self.unknown[:_UNKNOWN_SHOWN])
+            more = (
+                f" and {len(self.unknown) - _UNKNOWN_SHOWN} more"
+                if len(self.unknown) > _UNKNOWN_SHOWN
+                else ""
+            )
+            lines[0] += (
+                f"; not described: {listed}{more}. These get a label from their name, family 'other' and "
+                "no direction (describe them in a catalog of your own: --catalog FILE)"
+            )
+        for name, meant in sorted(self.near_misses.items()):
+            lines.append(f"  {name}: not in the catalog; did you mean {meant}?")
+        return "\n".join(lines)
+
+
+_UNKNOWN_SHOWN = 10
+
+
+def coverage(catalog: Catalog, signal_names: Iterable[str]) -> Coverage:
+    """Split signal names into those the catalog knows and not, with near-misses for the latter."""
+    from features.names import normalise_signal_name
+
+    names = sorted(set(signal_names))
+    known = tuple(name for name in names if name in catalog.signals)
+    unknown = tuple(name for name in names if name not in catalog.signals)
+    by_form = {_squeezed(normalise_signal_name(n)): n for n in catalog.signals}
+    near: dict[str, str] = {}
+    for name in unknown:
+        same = by_form.get(_squeezed(normalise_signal_name(name)))
+        close = difflib.get_close_matches(name, list(catalog.signals), n=1, cutoff=0.85)
+        if same or close:
+            near[name] = same or close[0]
+    return Coverage(known, unknown, near)
+
+
+def _squeezed(name: str) -> str:
+    # "work_life_balance", "worklifebalance" and "pulse.work-life" differ only in separators.
+    return name.replace("_", "").replace(".", "")

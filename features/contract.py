@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from features.contract_hints import date_hint, monday_hint, number_hint, suggested_name
+
 CONTRACT_VERSION = 1
 PERSON_ID_MAX_CHARS = 128
 EXAMPLE_LIMIT = 5
@@ -226,6 +228,8 @@ class ValidationReport:
     dropped_duplicates: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    # Facts about a valid folder that are no error but often a mistake (features.contract_hints).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -825,16 +829,63 @@ def _rule_problems(
         return []
     queries = []
     for rule in failing:
+        if rule.id.endswith(_CHARACTERS):
+            queries.append(_distinct_bad_names(indexed, rule))
+            continue
         shown = [name for name in spec.example_columns if name in present]
         if rule.column not in shown:
             shown.append(rule.column)
         queries.append(indexed.filter(rule.bad.fill_null(False)).select(ROW, *shown).head(EXAMPLE_LIMIT))
     # One collect per rule: early-stopping heads sharing one scan can hang the streaming engine.
     examples = [query.collect(engine="streaming") for query in queries]
-    return [
-        Problem(file, rule.column, rule.message, int(counts[rule.id]), _example_rows(frame))
-        for rule, frame in zip(failing, examples, strict=True)
-    ]
+    problems = []
+    for rule, frame in zip(failing, examples, strict=True):
+        if rule.id.endswith(_CHARACTERS):
+            problems.append(_bad_names_problem(file, rule, int(counts[rule.id]), frame))
+            continue
+        values = frame[rule.column].to_list()
+        message = rule.message + _HINTS.get(rule.id.rpartition("::")[2], lambda _: "")(values)
+        problems.append(Problem(file, rule.column, message, int(counts[rule.id]), _example_rows(frame)))
+    return problems
+
+
+_CHARACTERS = "::characters"
+_HINTS = {"not_number": number_hint, "not_date": date_hint, "not_monday": monday_hint}
+# Distinct refused names listed, with the name each would get; more are counted, not shown.
+BAD_NAMES_SHOWN = 10
+
+
+def _distinct_bad_names(indexed: pl.LazyFrame, rule: _Rule) -> pl.LazyFrame:
+    """The distinct refused names, in order of first appearance, with their row counts."""
+    return (
+        indexed.filter(rule.bad.fill_null(False))
+        .group_by(pl.col(rule.column).cast(pl.String))
+        .agg(rows=pl.len(), first=pl.col(ROW).min())
+        .sort("first")
+        .select(rule.column, "rows", distinct=pl.len())
+    )
+
+
+def _bad_names_problem(file: str, rule: _Rule, rows: int, frame: pl.DataFrame) -> Problem:
+    """One problem naming each distinct refused name once, with the name it would get."""
+    distinct = int(frame["distinct"][0]) if frame.height else 0
+    shown = frame.head(BAD_NAMES_SHOWN)
+    names = shown[rule.column].to_list()
+    masked = mask_identifiers(names)
+    examples = tuple(
+        {rule.column: shown_name, "rows": int(count)}
+        # A masked name gets no suggestion: it would show the name again.
+        | ({"suggested": suggested_name(rule.column, name)} if shown_name == name else {})
+        for name, shown_name, count in zip(names, masked, shown["rows"].to_list(), strict=True)
+    )
+    more = f" ({distinct - len(examples):,} more not shown)" if distinct > len(examples) else ""
+    word = "name" if distinct == 1 else "names"
+    message = (
+        f"{distinct:,} distinct {word} {'breaks' if distinct == 1 else 'break'} the rule{more}: "
+        f"{'an' if rule.column[0] in 'aeiou' else 'a'} {rule.column} name {rule.message} Rename "
+        f"{'it' if distinct == 1 else 'them'}, e.g. as suggested (the importers' rule)."
+    )
+    return Problem(file, rule.column, message, rows, examples)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1287,4 +1338,7 @@ def _render_summary(report: ValidationReport) -> str:
             "censored at that date, not at the last signal week or event."
         )
     lines += report._dropped_lines()
+    if report.notes:
+        lines += ["", "Notes (not errors):"]
+        lines += ["  - " + note.replace("\n", "\n    ") for note in report.notes]
     return "\n".join(lines)

@@ -81,11 +81,19 @@ def validate(
         bool,
         typer.Option(help="Accept e-mail- or name-like person ids (only before `ewarn pseudonymise`)."),
     ] = False,
+    catalog: CatalogOption = None,
 ) -> None:
-    """Check a landing folder against input contract v1; exit 2 and list every problem if it fails."""
+    """Check a landing folder against input contract v1; exit 2 and list every problem if it fails.
+
+    A valid folder also gets notes: how many signals the catalog describes (and near-misses),
+    people without a `people` row, events for ids without signals.
+    """
     from flows.landing import validate_folder
 
-    report = validate_folder(folder, allow_real_identifiers=allow_real_identifiers)
+    signal_catalog = _load_catalog(_settings(catalog=catalog))
+    report = validate_folder(
+        folder, allow_real_identifiers=allow_real_identifiers, notes=True, catalog=signal_catalog
+    )
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -668,8 +676,11 @@ def serve(
 from review.cli import register as _register_review  # noqa: E402
 
 _register_review(app)
-# `ewarn import ...` (flows/import_cli.py), one command per kind of export.
-app.add_typer(__import__("flows.import_cli", fromlist=["import_app"]).import_app)
+
+# `ewarn import <source>` (a source's export into a landing folder) lives in flows/import_cli.py.
+from flows.import_cli import register as _register_import  # noqa: E402
+
+_register_import(app)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from features.catalog import Catalog, coverage
 from features.contract import (
     PARTITION_ROWS,
     READ_ERRORS,
@@ -36,6 +37,7 @@ from features.contract import (
     summarise,
     typed_frame,
 )
+from features.contract_hints import cross_table_notes
 from features.manifest import MANIFEST_FILE, Manifest, parse_manifest
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -107,6 +109,8 @@ def validate_folder(
     allow_real_identifiers: bool = False,
     require_events: bool = False,
     partitions: int | None = None,
+    notes: bool = False,
+    catalog: Catalog | None = None,
 ) -> ValidationReport:
     """Check a landing folder against input contract v1 and report every problem found.
 
@@ -114,9 +118,16 @@ def validate_folder(
     pseudonymise step); `require_events` makes a missing events table an error (training).
     `partitions` fixes how many person partitions every table is checked in (default: from each
     table's size, see `table_partitions`); the report is the same for any number.
+    With `notes`, a valid folder's report also notes ids that do not meet across the tables
+    (one more pass over the signals' ids) and, given a `catalog`, how many signals it describes.
     """
-    report, _ = _inspect(Path(folder), allow_real_identifiers, require_events, partitions)
-    return report
+    report, frames = _inspect(Path(folder), allow_real_identifiers, require_events, partitions)
+    if not (notes and report.ok):
+        return report
+    found = cross_table_notes(frames["signals"], frames.get("events"), frames.get("people"), report.files)
+    if catalog is not None:
+        found.insert(0, coverage(catalog, report.summary["signals"]["coverage"]).render())
+    return dataclasses.replace(report, notes=tuple(found))
 
 
 def load_landing(

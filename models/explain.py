@@ -18,7 +18,9 @@ Decisions, in one place:
   never a reason; it is kept in `family_contributions` so that charts still add up.
 * Tenure and "weeks since <event>" belong to "context". Context is a reason only when nothing
   else raises risk: a new manager is a circumstance, not a cause to discuss first.
-* Planned-leave signals (catalog kind "leave") belong to "planned_leave" and are never a reason.
+* Planned-leave signals (catalog kind "leave") belong to "planned_leave" and are never a reason,
+  nor is any signal the catalog describes with direction "none" (context only, e.g. Copilot use);
+  only for a signal the catalog does not know does the model's sign stand in for a direction.
 * A family is a reason only when one of its signals can say so with numbers that point the way
   the catalog calls risky; otherwise the family is passed over and the next one is taken.
 * Causes lead. The catalog gives every family a role: a "cause" can drive a decline and is
@@ -359,7 +361,10 @@ def _points_to_risk(recent: float, usual: float, info: SignalInfo, contribution:
         return recent < usual
     if info.direction == "rises":
         return recent > usual
-    # No direction in the catalog (signals it does not know): the model's sign is all there is.
+    if info.known:
+        # The catalog describes it as having no risky way (context only, e.g. Copilot use).
+        return False
+    # A signal the catalog does not know: the model's sign is all there is.
     return contribution > 0
 
 

@@ -32,10 +32,19 @@ def test_every_family_with_directed_signals_has_two_or_three_feedforward_prompts
             assert "model" not in prompt.lower() and "data" not in prompt.lower()
 
 
-def test_default_catalog_calls_the_five_drivers_causes_and_the_rest_signs() -> None:
+def test_default_catalog_calls_the_drivers_causes_and_the_rest_signs() -> None:
     catalog = load_catalog()
     causes = {name for name, family in catalog.families.items() if family.role == "cause"}
-    assert causes == {"recognition", "goal_clarity", "autonomy", "growth", "workload"}
+    assert causes == {
+        "recognition",
+        "goal_clarity",
+        "autonomy",
+        "growth",
+        "workload",
+        "manager_support",
+        "psychological_safety",
+        "resources",
+    }
     assert catalog.family("connection").role == "sign"
     assert catalog.family("a_family_nobody_described").role == "sign"
 
@@ -51,7 +60,7 @@ def test_unknown_signal_gets_a_readable_label_and_family_other() -> None:
     assert readable_label("code_reviews_given") == "Code reviews given"
 
 
-def test_user_catalog_replaces_the_default(tmp_path: Path) -> None:
+def test_user_catalog_extends_the_default_and_overrides_entries_of_the_same_name(tmp_path: Path) -> None:
     path = tmp_path / "catalog.toml"
     path.write_text(
         """
@@ -65,13 +74,42 @@ label = "Code reviews given"
 unit = "a week"
 family = "craft"
 direction = "falls"
+
+[signals.emails_read]
+label = "Emails read"
+unit = "a week"
+family = "connection"
+direction = "falls"
+
+[signals.esat]
+label = "Satisfaction (our survey)"
+unit = "score 0-10"
+family = "engagement"
+direction = "falls"
+kind = "survey"
 """,
         encoding="utf-8",
     )
     catalog = load_catalog(path)
     assert catalog.signal("code_reviews_given").family == "craft"
     assert catalog.family("craft").role == "sign"  # a family is a sign unless the catalog says cause
-    assert catalog.signal("questions_asked").family == "other"
+    # The built-in entries stay: a user catalog adds to them.
+    assert catalog.signal("questions_asked").family == "initiative"
+    assert catalog.family("recognition").prompts == load_catalog().family("recognition").prompts
+    # An entry of the same name replaces the built-in one whole.
+    assert catalog.signal("emails_read").direction == "falls"
+    assert (catalog.signal("esat").label, catalog.signal("esat").unit) == (
+        "Satisfaction (our survey)",
+        "score 0-10",
+    )
+    assert catalog.signal("esat").note == ""
+    assert "extended by" in catalog.source
+
+
+def test_a_user_signal_may_use_a_built_in_family(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text('[signals.kudos_given]\nfamily = "recognition"\ndirection = "falls"\n', encoding="utf-8")
+    assert load_catalog(path).signal("kudos_given").family == "recognition"
 
 
 @pytest.mark.parametrize(

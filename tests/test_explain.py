@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -691,3 +692,25 @@ def test_a_slow_change_on_a_short_history_is_told_against_the_normal_since_it_be
     )
     long = _History(date(2024, 11, 4), {"kudos_received": date(2022, 3, 7)})
     assert "33% below the two-year normal" in sentence_of(aspect, row, 0.2, history=long)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_a_signal_the_catalog_gives_no_direction_is_never_a_reason(
+    models: dict[str, FittedModel], synthetic, name, tmp_path: Path
+) -> None:
+    # The catalog's "none" means context only (Copilot use, emails read); the model's sign is for
+    # signals the catalog does not know, not for those it describes as having no direction.
+    path = tmp_path / "catalog.toml"
+    path.write_text(
+        '[signals.meetings_attended]\nfamily = "connection"\ndirection = "none"\n',
+        encoding="utf-8",
+    )
+    undirected = load_catalog(path)
+    model = models[name]
+    rows = synthetic.sort("meetings_attended__deviation")[:300]
+    # The test means something only if the signal's family does raise risk for these rows.
+    pushed = family_contributions(model, rows, undirected).filter(pl.col("family") == "connection")
+    assert (pushed["contribution"] > 0).mean() > 0.8
+    reasons = explain(model, rows, undirected, top=5)
+    assert reasons.height > 0
+    assert "meetings_attended" not in set(reasons["signal"])
