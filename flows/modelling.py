@@ -20,6 +20,7 @@ from sklearn.metrics import average_precision_score
 from features.build import FeatureRequest, build_features_by_partition, feature_columns
 from features.catalog import Catalog
 from features.naive import raw_week_values
+from flows.exclusions import honour_exclusions
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
 from models.backtest import BacktestResult, naive_table, person_backtest, time_backtest
@@ -84,7 +85,7 @@ def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> Training
 
     Features are built one partition of people at a time, so memory follows the partition size.
     """
-    landing = load_landing(data, require_events=True)
+    landing = honour_exclusions(load_landing(data, require_events=True), settings)
     request = FeatureRequest(
         horizon=settings.horizon_weeks, with_labels=True, outcome_events=settings.outcome_events
     )

@@ -31,11 +31,13 @@ from features.build import (
 from features.catalog import Catalog, load_catalog
 from features.contract import person_partition
 from features.labels import first_outcomes
+from flows.exclusions import honour_exclusions
 from flows.landing import Landing, load_landing
 from flows.lock import job_lock
 from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
+from flows.retention import RetentionStep, old_reports, remove_reports
 from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
 from flows.tables import write_text_atomically
@@ -213,10 +215,18 @@ def recent_series(
 
 @task(name="store-run", **IO)
 def store_run(
-    store: FlagStore, record: RunRecord, flags: pl.DataFrame, reasons: pl.DataFrame, teams: pl.DataFrame
+    store: FlagStore,
+    record: RunRecord,
+    flags: pl.DataFrame,
+    reasons: pl.DataFrame,
+    teams: pl.DataFrame,
+    retention: RetentionStep | None = None,
 ) -> None:
-    """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run)."""
-    store.write_run(record, flags, reasons, teams)
+    """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run).
+
+    The retention purge runs inside the same transaction.
+    """
+    store.write_run(record, flags, reasons, teams, then=retention)
 
 
 @task(name="write-report", **IO)
@@ -267,7 +277,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
     with job_lock(home, "nightly"):
         catalog = load_catalog(settings.catalog)
         step("Validating the landing folder")
-        landing = read_landing(settings.landing_folder())
+        landing = honour_exclusions(read_landing(settings.landing_folder()), settings)
         as_of = resolve_as_of(landing, requested_as_of)
         step(f"Building features for the week of {as_of}")
         rows = as_of_features(landing, catalog, as_of, settings)
@@ -316,7 +326,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
             },
         )
         step("Storing the run in the flag store")
-        store_run(store, record, flags, reason_rows, teams)
+        retention = RetentionStep(settings)
+        store_run(store, record, flags, reason_rows, teams, retention)
         summary_facts = RunSummary(
             as_of=as_of,
             data_last_week=record.data_last_week,
@@ -329,6 +340,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         )
         step("Writing the report")
         report = write_report(home, as_of, html_report(summary_facts, flags, reason_rows, teams, catalog))
+        if retention.counts is not None:
+            remove_reports(old_reports(home, retention.counts.plan.flags_before))
         summary = markdown_summary(summary_facts, flags, teams, catalog)
         create_markdown_artifact(summary, key="ewarn-nightly-summary", description=f"Flags for {as_of}")
         create_link_artifact(

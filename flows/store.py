@@ -4,7 +4,8 @@ An embedded SQLite database in the home folder by default; any SQLAlchemy URL (P
 by setting. The schema carries a version number and is upgraded in place when a store is opened.
 A nightly run is written in one transaction that first removes any earlier run for the same as-of
 week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
-the store exactly as it was. Reviews and the audit log are never deleted by a run.
+the store exactly as it was. Reviews and the audit log are never deleted by a run, only by
+retention past their periods (flows/retention.py) and by `ewarn forget`.
 
 JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
 - `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
@@ -306,8 +307,13 @@ class FlagStore:
         flag_rows: pl.DataFrame,
         reason_rows: pl.DataFrame,
         team_rows: pl.DataFrame,
+        then: Callable[[Connection], None] | None = None,
     ) -> None:
-        """Store a run, replacing any earlier run for the same as-of week, all in one transaction."""
+        """Store a run, replacing any earlier run for the same as-of week, all in one transaction.
+
+        `then` runs last inside that transaction (the nightly run's retention purge), so it
+        commits or fails together with the run.
+        """
         flag_dicts = _rows(flag_rows, FLAG_COLUMNS)
         for row in flag_dicts:
             row.update(run_id=record.run_id, as_of=record.as_of)
@@ -334,6 +340,8 @@ class FlagStore:
             for table, rows in ((flags, flag_dicts), (reasons, reason_dicts), (team_runs, team_dicts)):
                 if rows:
                     connection.execute(sa.insert(table), rows)
+            if then is not None:
+                then(connection)
 
     @staticmethod
     def _delete_run(connection: Connection, as_of: date) -> None:
