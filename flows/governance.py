@@ -35,7 +35,6 @@ from flows.store import (
     reviews,
     runs,
     team_runs,
-    utc_now,
 )
 from flows.tables import write_text_atomically
 from models.governance import ERASURE, PERSON_ACTIONS, Policy, subject_access_record
@@ -348,8 +347,3 @@ def champion_in_force(store: FlagStore) -> dict[str, Any] | None:
 def record_json(record: dict[str, Any]) -> str:
     """A subject-access record as pretty JSON."""
     return json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-def now_text() -> str:
-    """The time now, for document footers."""
-    return utc_now()

@@ -236,6 +236,7 @@ def notice(
     """Write the notice for workers from the signal catalog and the settings in force, to edit and share."""
     from flows import governance
     from flows.governance_pages import notice_html
+    from flows.store import utc_now
     from flows.tables import write_text_atomically
     from models.governance import Policy
     from models.notice import notice_markdown, notice_sections
@@ -246,7 +247,7 @@ def notice(
     def work() -> None:
         model = governance.champion_in_force(_store(settings))
         sections = notice_sections(Policy.from_settings(settings), _catalog(settings), model)
-        stamp = governance.now_text()
+        stamp = utc_now()
         text = notice_markdown(sections, stamp) if suffix == ".md" else notice_html(sections, stamp)
         write_text_atomically(out, text)
         typer.echo(f"Wrote the notice for workers to {out}. Fill in the parts in [square brackets].")
