@@ -187,3 +187,36 @@ def test_the_opt_out_list_takes_pseudonyms_only_and_never_repeats_a_name() -> No
         parse_exclusions("p0001\nJane Doe\njane@example.com\n")
     message = str(caught.value)
     assert "2 lines (2, 3)" in message and "Jane" not in message and "jane@" not in message
+
+
+@pytest.fixture(scope="module")
+def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    landing = tmp_path_factory.mktemp("optout") / "landing"
+    made = invoke("simulate", "--out", str(landing), "--people", "60", "--weeks", "20", "--seed", "5")
+    assert made.exit_code == 0, made.output
+    return landing
+
+
+def test_features_leave_out_the_people_on_the_opt_out_list(small_landing: Path, tmp_path: Path) -> None:
+    people = pl.read_parquet(small_landing / "people.parquet")["person_id"].to_list()[:2]
+    (tmp_path / "exclusions.txt").write_text("\n".join(people) + "\n", encoding="utf-8")
+    out = tmp_path / "features.parquet"
+    env = {"EWARN_HOME": str(tmp_path)}
+    result = invoke("features", "--data", str(small_landing), "--out", str(out), env=env)
+    assert result.exit_code == 0, result.output
+    table = pl.read_parquet(out)
+    assert table["person_id"].n_unique() > 40 and not set(people) & set(table["person_id"])
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_name_on_the_opt_out_list_stops_every_run_without_repeating_it(
+    small_landing: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "exclusions.txt").write_text("p000001\nJane Doe\n", encoding="utf-8")
+    env = {"EWARN_HOME": str(tmp_path)}
+    features = invoke("features", "--data", str(small_landing), "--out", str(tmp_path / "f.csv"), env=env)
+    night = invoke("nightly", "--data", str(small_landing), "--home", str(tmp_path))
+    for result in (features, night):
+        assert result.exit_code == 2, result.output
+        assert "exclusions.txt: 1 line (2)" in result.output and "Jane" not in result.output
+    assert not (tmp_path / "f.csv").exists()
