@@ -83,6 +83,8 @@ def partition_count_for(
 def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:
     """Validate the landing folder (events required) and build the labelled and the naive tables.
 
+    People on the opt-out list (flows.exclusions) are left out before anything is built.
+
     Features are built one partition of people at a time, so memory follows the partition size.
     """
     landing = honour_exclusions(load_landing(data, require_events=True), settings)

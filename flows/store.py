@@ -4,8 +4,9 @@ An embedded SQLite database in the home folder by default; any SQLAlchemy URL (P
 by setting. The schema carries a version number and is upgraded in place when a store is opened.
 A nightly run is written in one transaction that first removes any earlier run for the same as-of
 week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
-the store exactly as it was. Reviews and the audit log are never deleted by a run, only by
-retention past their periods (flows/retention.py) and by `ewarn forget`.
+the store exactly as it was. Replacing a run never deletes reviews or audit entries: reviews go
+only past their retention period (flows/retention.py, applied in the nightly run's transaction)
+or by `ewarn forget`, audit entries only by retention's pruning.
 
 JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
 - `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
