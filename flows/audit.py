@@ -7,6 +7,11 @@ head) are kept in `ewarn_meta` as well, so entries cut off the end are found too
 
 Someone who can write the database could still rebuild the whole chain; the head printed by
 `ewarn audit verify`, kept somewhere else, shows later whether that happened.
+
+Retention prunes the oldest entries (`prune`): the number and hash of the last entry removed are
+kept in `ewarn_meta` as the chain's base, where the walk starts, and a chained `audit_pruned` entry
+records the same base, so a base moved later (entries removed by hand and the base rewritten to
+match) no longer agrees with the chain.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from flows.store import audit_log, meta, utc_now
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"
+BASE_KEY = "audit_base"
+PRUNED = "audit_pruned"
 _CHAIN_COLUMNS = ("client", "prev_hash", "entry_hash")
 
 
@@ -87,28 +94,74 @@ def upgrade_log(connection: Connection) -> None:
     _set_head(connection, last_id, prev)
 
 
+def _pruned_record(entry_id: int, digest: str) -> str:
+    return f"last_pruned={entry_id} hash={digest}"
+
+
+def prune(connection: Connection, before: str, actor: str) -> int:
+    """Remove the entries written before `before` (ISO time, UTC), inside the caller's transaction.
+
+    Every entry from the first one written at or after `before` stays, so nothing younger than
+    the cutoff goes even if the clock once stepped back. Returns the number removed; when entries
+    went, the base moves to the last of them and a chained `audit_pruned` entry records it.
+    """
+    first_kept = connection.execute(
+        sa.select(sa.func.min(audit_log.c.entry_id)).where(audit_log.c.at >= before)
+    ).scalar()
+    older = sa.select(audit_log.c.entry_id, audit_log.c.entry_hash)
+    if first_kept is not None:
+        older = older.where(audit_log.c.entry_id < first_kept)
+    last = connection.execute(older.order_by(audit_log.c.entry_id.desc()).limit(1)).first()
+    if last is None:
+        return 0
+    removed = connection.execute(sa.delete(audit_log).where(audit_log.c.entry_id <= last.entry_id)).rowcount
+    connection.execute(sa.delete(meta).where(meta.c.key == BASE_KEY))
+    connection.execute(sa.insert(meta).values(key=BASE_KEY, value=f"{last.entry_id} {last.entry_hash}"))
+    detail = f"{_pruned_record(last.entry_id, last.entry_hash)} entries={removed} before={before}"
+    append(connection, actor, PRUNED, "audit", detail)
+    return int(removed)
+
+
 @dataclass(frozen=True)
 class ChainCheck:
-    """The outcome of `verify`: intact entries, the last of them and its hash, the first break (or None)."""
+    """The outcome of `verify`: intact entries, the last of them and its hash, the first break (or None).
+
+    `pruned_through` is the last entry removed by retention (0 when none was).
+    """
 
     entries: int
     last_entry: int
     head: str
     problem: str | None
+    pruned_through: int = 0
+
+
+def _base(connection: Connection) -> tuple[int, str]:
+    value = connection.execute(sa.select(meta.c.value).where(meta.c.key == BASE_KEY)).scalar()
+    if not value:
+        return 0, GENESIS
+    number, digest = str(value).split(" ", 1)
+    return int(number), digest
 
 
 def verify(engine: Engine) -> ChainCheck:
-    """Walk the chain from the first entry; stop at the first entry that does not fit."""
-    prev, prev_id, count = GENESIS, 0, 0
+    """Walk the chain from its base (the start, or the last entry pruned); stop at the first misfit."""
     with engine.connect() as connection:
         head = connection.execute(sa.select(meta.c.value).where(meta.c.key == HEAD_KEY)).scalar()
+        base_id, base_hash = _base(connection)
+        prev, prev_id, count, last_pruning = base_hash, base_id, 0, None
         rows = connection.execute(sa.select(audit_log).order_by(audit_log.c.entry_id)).mappings()
         for row in rows:
             number = row["entry_id"]
             linked = row["prev_hash"] == prev
             intact = row["entry_hash"] == entry_hash(row["prev_hash"] or "", row)
             if not linked:
-                before = f"entry {prev_id}" if prev_id else "the start"
+                if not prev_id:
+                    before = "the start"
+                elif prev_id == base_id:
+                    before = f"entry {base_id} (the last one pruned by retention)"
+                else:
+                    before = f"entry {prev_id}"
                 return ChainCheck(
                     count,
                     prev_id,
@@ -118,7 +171,17 @@ def verify(engine: Engine) -> ChainCheck:
                 )
             if not intact:
                 return ChainCheck(count, prev_id, prev, f"entry {number} was changed after it was written")
+            if row["action"] == PRUNED:
+                last_pruning = str(row["detail"])
             prev, prev_id, count = row["entry_hash"], number, count + 1
+    if base_id and not (last_pruning or "").startswith(_pruned_record(base_id, base_hash) + " "):
+        return ChainCheck(
+            count,
+            prev_id,
+            prev,
+            f"the trail starts after entry {base_id}, but no pruning entry in the chain records that "
+            "start: entries were removed and the start rewritten outside ewarn",
+        )
     if head != f"{prev_id} {prev}":
         recorded = str(head).split(" ")[0] if head else "(no record)"
         return ChainCheck(
@@ -128,4 +191,4 @@ def verify(engine: Engine) -> ChainCheck:
             f"the log ends at entry {prev_id}, but the last entry written was {recorded}: entries after "
             f"entry {prev_id} were removed",
         )
-    return ChainCheck(count, prev_id, prev, None)
+    return ChainCheck(count, prev_id, prev, None, base_id)

@@ -197,6 +197,7 @@ def features(
 ) -> None:
     """Build point-in-time features: one row per person-week (or per person with --as-of)."""
     from features.build import FeatureRequest, build_features
+    from flows.exclusions import ExclusionListError, honour_exclusions
     from flows.landing import AsOfError, ContractViolation, load_landing, week_in_data
     from flows.tables import write_frame
 
@@ -209,12 +210,12 @@ def features(
         outcome_events=settings.outcome_events,
     )
     try:
-        landing = load_landing(data)
+        landing = honour_exclusions(load_landing(data), settings)
         if request.as_of is not None:
             week_in_data(landing, request.as_of)
     except ContractViolation as exc:
         raise _contract_failure(data, exc) from None
-    except AsOfError as exc:
+    except (AsOfError, ExclusionListError) as exc:
         raise _fail(str(exc)) from None
     if labels and landing.events is None:
         raise _fail(f"--labels needs the events table (the outcomes), and {data} has none.")
@@ -299,6 +300,7 @@ def backtest(
 ) -> None:
     """Back-test every candidate and the naive reference; write scores and flags, print the metrics."""
     from flows import modelling
+    from flows.exclusions import ExclusionListError
     from flows.landing import ContractViolation
     from flows.tables import write_frame
     from models.splits import SplitError
@@ -316,6 +318,8 @@ def backtest(
         tables = modelling.prepare_tables(data, settings, signal_catalog)
     except ContractViolation as exc:
         raise _contract_failure(data, exc) from None
+    except ExclusionListError as exc:
+        raise _fail(str(exc)) from None
     typer.echo("Back-testing every candidate and the naive reference ...", err=True)
     try:
         result = modelling.backtest(
@@ -676,6 +680,9 @@ def serve(
 from review.cli import register as _register_review  # noqa: E402
 
 _register_review(app)
+from flows.governance_cli import register as _register_governance  # noqa: E402
+
+_register_governance(app)  # subject-access, forget, purge, report works-council, notice
 
 # `ewarn import <source>` (a source's export into a landing folder) lives in flows/import_cli.py.
 from flows.import_cli import register as _register_import  # noqa: E402

@@ -21,6 +21,7 @@ from features.build import FeatureRequest, build_features_by_partition, feature_
 from features.catalog import Catalog
 from features.manifest import MANIFEST_FILE
 from features.naive import raw_week_values
+from flows.exclusions import honour_exclusions
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
 from models.backtest import BacktestResult, naive_table, person_backtest, time_backtest
@@ -88,9 +89,11 @@ def partition_count_for(
 def prepare_tables(data: Path, settings: Settings, catalog: Catalog) -> TrainingTables:
     """Validate the landing folder (events required) and build the labelled and the naive tables.
 
+    People on the opt-out list (flows.exclusions) are left out before anything is built.
+
     Features are built one partition of people at a time, so memory follows the partition size.
     """
-    landing = load_landing(data, require_events=True)
+    landing = honour_exclusions(load_landing(data, require_events=True), settings)
     request = FeatureRequest(
         horizon=settings.horizon_weeks,
         with_labels=True,

@@ -32,11 +32,13 @@ from features.contract import person_partition
 from features.labels import first_outcomes
 from features.latest_week import latest_week, people_by_week
 from features.windows import LOOKBACK_WEEKS
+from flows.exclusions import honour_exclusions
 from flows.landing import Landing, load_landing, week_in_data
 from flows.lock import job_lock
 from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, partition_count_for
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
+from flows.retention import RetentionStep, old_reports, remove_reports
 from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
 from flows.tables import check_writable_folder, write_text_atomically
@@ -241,11 +243,17 @@ def recent_series(
 
 @task(name="store-run", **IO)
 def store_run(
-    store: FlagStore, record: RunRecord, flags: pl.DataFrame, reasons: pl.DataFrame, teams: pl.DataFrame
+    store: FlagStore,
+    record: RunRecord,
+    flags: pl.DataFrame,
+    reasons: pl.DataFrame,
+    teams: pl.DataFrame,
+    retention: RetentionStep | None = None,
 ) -> int:
     """Write the run, its flags, reasons and team counts in one transaction (replacing a re-run's
-    undecided flags); return how many reviewed flags of an earlier run of the week were kept."""
-    return store.write_run(record, flags, reasons, teams)
+    undecided flags), with the retention purge inside it; return how many reviewed flags of an
+    earlier run of the week were kept."""
+    return store.write_run(record, flags, reasons, teams, then=retention)
 
 
 @task(name="write-report", **IO)
@@ -313,7 +321,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         check_writable_folder(home / "reports")
         store = FlagStore(settings.flag_store_url())
         step("Validating the landing folder")
-        landing = read_landing(settings.landing_folder())
+        landing = honour_exclusions(read_landing(settings.landing_folder()), settings)
         as_of, notes = resolve_as_of(landing, requested_as_of)
         step(f"Building features for the week of {as_of}")
         rows = as_of_features(landing, catalog, as_of, settings)
@@ -363,7 +371,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
             },
         )
         step("Storing the run in the flag store")
-        kept = store_run(store, record, flags, reason_rows, teams)
+        retention = RetentionStep(settings)
+        kept = store_run(store, record, flags, reason_rows, teams, retention)
         if kept:
             notes += (
                 f"{kept} reviewed {'flag' if kept == 1 else 'flags'} of an earlier run for this week "
@@ -382,6 +391,8 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         )
         step("Writing the report")
         report = write_report(home, as_of, html_report(summary_facts, flags, reason_rows, teams, catalog))
+        if retention.counts is not None:
+            remove_reports(old_reports(home, retention.counts.plan.flags_before))
         summary = markdown_summary(summary_facts, flags, teams, catalog)
         create_markdown_artifact(summary, key="ewarn-nightly-summary", description=f"Flags for {as_of}")
         create_link_artifact(

@@ -38,6 +38,21 @@ class Settings(BaseSettings):
     nightly_cron: str = Field(default="0 2 * * *", description="When `ewarn serve` runs the nightly job.")
     retrain_cron: str = Field(default="0 3 * * 0", description="When `ewarn serve` retrains.")
     timezone: str = Field(default="UTC", description="Timezone of both schedules (IANA name).")
+    retention_weeks: int = Field(
+        default=52,
+        ge=13,
+        description="Weeks flags, reasons, signal series, decisions and notes are kept, counted back from "
+        "the newest scored week; the nightly run purges older ones.",
+    )
+    audit_retention_weeks: int = Field(
+        default=52,
+        ge=26,
+        description="Weeks the audit trail is kept before it is pruned (the EU AI Act asks for six months).",
+    )
+    exclusions: Path | None = Field(
+        default=None,
+        description="Opt-out list: pseudonyms no run scores, flags or trains on (HOME/exclusions.txt).",
+    )
     pseudonym_key_variable: str = Field(
         default="EWARN_PSEUDONYM_KEY",
         description="Environment variable holding the organisation's secret pseudonymisation key.",
@@ -50,6 +65,10 @@ class Settings(BaseSettings):
     def landing_folder(self) -> Path:
         """The landing folder the nightly job reads."""
         return (self.landing or self.resolved_home() / "landing").expanduser().resolve()
+
+    def exclusions_file(self) -> Path:
+        """The opt-out list: one pseudonym a line (see flows.exclusions)."""
+        return (self.exclusions or self.resolved_home() / "exclusions.txt").expanduser().resolve()
 
     def flag_store_url(self) -> str:
         """SQLAlchemy URL of the flag store."""

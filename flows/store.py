@@ -4,8 +4,10 @@ An embedded SQLite database in the home folder by default; any SQLAlchemy URL (P
 by setting. The schema carries a version number and is upgraded in place when a store is opened.
 A nightly run is written in one transaction that first removes any earlier run for the same as-of
 week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
-the store exactly as it was. Reviews and the audit log are never deleted by a run, and neither
-is a flag that has a review: a re-run keeps it (see FlagStore.write_run).
+the store exactly as it was. Replacing a run never deletes reviews or audit entries, nor a flag
+that has a review: a re-run keeps it (see FlagStore.write_run). Reviews go only past their
+retention period (flows/retention.py, applied in the nightly run's transaction) or by
+`ewarn forget`, audit entries only by retention's pruning.
 
 JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
 - `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
@@ -324,13 +326,16 @@ class FlagStore:
         flag_rows: pl.DataFrame,
         reason_rows: pl.DataFrame,
         team_rows: pl.DataFrame,
+        then: Callable[[Connection], None] | None = None,
     ) -> int:
         """Store a run, replacing any earlier run for the same as-of week, all in one transaction.
 
         A decision is never lost: every flag of the earlier run that has a review moves to the new
         run with its reasons, and only the undecided ones are replaced. A person the new run flags
         again keeps the reviewed flag (the decision was made on what it showed). Ranks follow risk
-        across both, and the team counts count both. Returns how many reviewed flags were kept.
+        across both, and the team counts count both. `then` runs last inside that transaction (the
+        nightly run's retention purge), so it commits or fails together with the run. Returns how
+        many reviewed flags were kept.
         """
         flag_dicts = _rows(flag_rows, FLAG_COLUMNS)
         reason_dicts = _rows(reason_rows, REASON_COLUMNS)
@@ -363,6 +368,8 @@ class FlagStore:
             for table, rows in ((flags, every_flag), (reasons, every_reason), (team_runs, team_dicts)):
                 if rows:
                     connection.execute(sa.insert(table), rows)
+            if then is not None:
+                then(connection)
         return len(kept_flags)
 
     @staticmethod

@@ -265,6 +265,30 @@ def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:
     }
 
 
+def model_versions(uri: str) -> list[dict[str, Any]]:
+    """Every registered version, oldest first: when, which candidate, the role it was given and why."""
+    from datetime import UTC, datetime
+
+    mlflow = _mlflow(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = []
+    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        run = client.get_run(version.run_id)
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).replace(microsecond=0)
+        found.append(
+            {
+                "version": str(version.version),
+                "created": created.isoformat(),
+                "model": run.data.params.get("model"),
+                "alias": run.data.tags.get("ewarn.alias"),
+                "reason": run.data.tags.get("ewarn.promotion"),
+                "manual": run.data.tags.get("ewarn.manual_promotion") == "true",
+                "trained_until": run.data.params.get("trained_until"),
+            }
+        )
+    return sorted(found, key=lambda v: int(v["version"]))
+
+
 @dataclass(frozen=True)
 class TrainingRecord:
     """Where a training went: its run, the registered version and the alias it received."""

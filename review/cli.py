@@ -190,8 +190,9 @@ def audit_verify(home: HomeOption = None) -> None:
             "earlier `ewarn audit export` or a backup of the store to see what changed.",
             code=1,
         )
+    pruned = f", after entries 1-{check.pruned_through} pruned by retention" if check.pruned_through else ""
     typer.echo(
-        f"The audit trail is intact: {entries}; entry {check.last_entry} has hash {check.head}.\n"
+        f"The audit trail is intact: {entries}{pruned}; entry {check.last_entry} has hash {check.head}.\n"
         "Keep that line somewhere else (a ticket, an e-mail): should anyone rebuild the trail, that "
         "entry's hash in `ewarn audit export` will differ."
     )
