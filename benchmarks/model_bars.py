@@ -18,6 +18,14 @@ With --ceiling it also measures how much of the latent our features carry: a gra
 regressor learns the true distance from the normal (`motivation_gap`) from our features on the
 training weeks, and a logistic regression on that estimate is judged like the oracle. A diagnostic
 only (it learns from the simulator's truth, which no model of ours may see).
+
+With --worlds it judges the model across a family of simulated worlds instead (simulator/worlds.py):
+`dev` (DEVELOPMENT_WORLDS, where choices may be made), `reserved` (RESERVED_WORLDS, judged only),
+`both`, or an explicit comma-separated list of world seeds; --max-worlds takes the first few of each
+set. Per world it prints ours, the oracle, their ratio, weekly precision at 2% and the median lead;
+per set the median and worst ratio, and the median precision and lead.
+
+    .venv/bin/python benchmarks/model_bars.py --worlds both --max-worlds 3 --people 1500
 """
 
 from __future__ import annotations
@@ -45,8 +53,11 @@ from models.backtest import naive_table, person_backtest, time_backtest
 from models.splits import learnable, time_split
 from models.train import matrix
 from simulator.organisation import SimulatedOrganisation, simulate_organisation
+from simulator.worlds import DEVELOPMENT_WORLDS, RESERVED_WORLDS, World, world_for
 
-ORACLE = ["motivation", "motivation_change_4w", "motivation_gap"]
+# The true latent state: level, 4-week change, distance from the own normal, and the strain a long
+# decline has built up; in every world the outcome risk is a function of these.
+ORACLE = ["motivation", "motivation_change_4w", "motivation_gap", "outcome_strain"]
 
 
 def peak_gb() -> float:
@@ -173,6 +184,91 @@ def snapshot(
     return results
 
 
+def world_sets(spec: str, most: int | None) -> dict[str, list[int]]:
+    """The world seeds `--worlds` names, per set: dev, reserved, both, or a comma-separated list."""
+    named = {"dev": list(DEVELOPMENT_WORLDS), "reserved": list(RESERVED_WORLDS)}
+    if spec == "both":
+        sets = named
+    elif spec in named:
+        sets = {spec: named[spec]}
+    else:
+        sets = {"listed": [int(part) for part in spec.split(",") if part.strip()]}
+    return {name: seeds[:most] if most else seeds for name, seeds in sets.items()}
+
+
+def measure_world(people: int, weeks: int, seed: int, world: World, cutoff_week: int, horizon: int) -> dict:
+    """Ours and the oracle on one world: AP, their ratio, precision at 2%, lead time, seconds."""
+    started = time.perf_counter()
+    org = simulate_organisation(people, weeks, seed, world=world)
+    request = FeatureRequest(with_labels=True, horizon=horizon)
+    table = build_features(
+        org.signals.lazy(), org.events.lazy(), org.people.lazy(), load_catalog(), request
+    ).collect()
+    names = sorted(org.signals["signal"].unique().to_list())
+    naive = naive_table(table, raw_week_values(org.signals.lazy(), names).collect())
+    cutoff = table["week"].min() + timedelta(weeks=cutoff_week)
+    result = time_backtest(table, naive, cutoff, horizon, catalog=load_catalog())
+    ours = result.metrics[result.chosen]
+    scored = oracle_scores(table, org.truth, cutoff, horizon)
+    oracle = float(average_precision_score(scored["label"].to_numpy(), scored["score"].to_numpy()))
+    return {
+        "world": world.seed,
+        "chosen": result.chosen,
+        "average_precision": ours["average_precision"],
+        "oracle_average_precision": oracle,
+        "ours_over_oracle": ours["average_precision"] / oracle,
+        "naive_average_precision": result.naive["average_precision"],
+        "precision_at_capacity": ours["precision_at_capacity"],
+        "median_lead_weeks": ours["median_lead_weeks"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per set of worlds: median and worst ours / oracle, median precision at 2% and lead time."""
+    ratios = [row["ours_over_oracle"] for row in rows]
+    return {
+        "worlds": [row["world"] for row in rows],
+        "median_ours_over_oracle": float(np.median(ratios)),
+        "worst_ours_over_oracle": float(np.min(ratios)),
+        "median_precision_at_capacity": float(np.median([row["precision_at_capacity"] for row in rows])),
+        "median_lead_weeks": float(np.nanmedian([row["median_lead_weeks"] for row in rows])),
+    }
+
+
+def run_worlds(args: argparse.Namespace) -> None:
+    """Judge the model on each world of each requested set, print the tables, write the record."""
+    figures: dict = {"sets": {}, "per_world": {}}
+    started = time.perf_counter()
+    for name, seeds in world_sets(args.worlds, args.max_worlds).items():
+        rows = []
+        for world_seed in seeds:
+            row = measure_world(
+                args.people, args.weeks, args.seed, world_for(world_seed), args.cutoff_week, args.horizon
+            )
+            rows.append(row)
+            print(
+                f"{name} world {world_seed}: AP ours {row['average_precision']:.3f} / oracle "
+                f"{row['oracle_average_precision']:.3f} = {row['ours_over_oracle']:.3f}x; precision at 2% "
+                f"{row['precision_at_capacity']:.3f}; lead {row['median_lead_weeks']:.1f} weeks "
+                f"({row['seconds']:.0f} s)",
+                flush=True,
+            )
+        summary = summarise(rows)
+        figures["sets"][name] = summary
+        figures["per_world"][name] = rows
+        print(
+            f"{name} ({len(rows)} worlds): ours / oracle median {summary['median_ours_over_oracle']:.3f}x, "
+            f"worst {summary['worst_ours_over_oracle']:.3f}x (bars 0.8x, 0.7x); median precision at 2% "
+            f"{summary['median_precision_at_capacity']:.3f} (bar 0.4); median lead "
+            f"{summary['median_lead_weeks']:.1f} weeks"
+        )
+    figures["seconds"] = time.perf_counter() - started
+    figures["peak_gb"] = peak_gb()
+    print(f"all worlds: {figures['seconds']:.0f} s, peak memory {peak_gb():.2f} GB")
+    maybe_write("model_bars", args, figures, omit=("snapshot_splits", "resamples", "ceiling"))
+
+
 def main() -> None:
     """Run the measurement and print every figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -196,8 +292,17 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="also measure how much of the latent our features carry"
     )
+    parser.add_argument(
+        "--worlds",
+        default=None,
+        help="judge across worlds: dev, reserved, both, or comma-separated world seeds (see module doc)",
+    )
+    parser.add_argument("--max-worlds", type=int, default=None, help="only the first N worlds of each set")
     add_arguments(parser)
     args = parser.parse_args()
+    if args.worlds:
+        run_worlds(args)
+        return
     figures: dict = {}
 
     started = time.perf_counter()

@@ -165,16 +165,25 @@ def simulate(
     weeks: Annotated[int, typer.Option("--weeks", min=8, help="Number of weeks of history.")] = 104,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 7,
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of Parquet.")] = False,
+    world: Annotated[
+        int | None,
+        typer.Option(
+            "--world",
+            help="World seed: draws the mechanisms (simulator/worlds.py); default: the default world.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate an organisation with creeping declines and outcomes, as a landing folder."""
     from flows.simulate import write_simulation
     from simulator.organisation import simulate_organisation
+    from simulator.worlds import world_for
 
     started = time.perf_counter()
-    org = simulate_organisation(people, weeks, seed)
+    org = simulate_organisation(people, weeks, seed, world=world_for(world))
     written = write_simulation(org, out, fmt="csv" if csv else "parquet")
     typer.echo(
-        f"Simulated {people} people x {weeks} weeks (seed {seed}) in {time.perf_counter() - started:.1f} s: "
+        f"Simulated {people} people x {weeks} weeks (seed {seed}, {org.world.label}) in "
+        f"{time.perf_counter() - started:.1f} s: "
         f"{org.signals.height:,} signal rows, {org.events.height:,} events -> {out}"
     )
     for name, path in written.items():

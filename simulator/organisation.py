@@ -4,7 +4,8 @@ Everything here is pure (numpy + polars, no file I/O) and deterministic for a se
 writes exactly input contract v1 (`signals`, `events`, `people`) and, separately, the ground truth
 (`truth`, `declines`) that the pipeline never sees.
 
-How the world works, in short:
+How the default world works, in short (simulator/worlds.py draws other worlds: other lead times,
+decline shapes, sources of outcome risk, survey cadence, team sizes, tools, signal names and exits):
 
 * Every person has a latent motivation per week: their own normal, small week-to-week wobble,
   modest team shocks (a new manager, a reorganisation), short boosts (promotion, a new job) and,
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from simulator.worlds import DEFAULT_WORLD, World
+
 DEFAULT_START = dt.date(2024, 1, 1)
 """The Monday the simulated data starts on when no start is given."""
 
@@ -62,6 +65,9 @@ SURVEY_SIGNALS: tuple[str, ...] = (
 )
 NOISE_SIGNALS: tuple[str, ...] = ("badge_swipes", "docs_viewed", "wiki_edits")
 """Signals with no relation to motivation at all (not in the shipped catalog)."""
+
+EXTRA_NOISE_SIGNALS: tuple[str, ...] = ("printer_jobs", "vpn_sessions", "calendar_invites_sent")
+"""More unrelated signals some worlds add (World.extra_noise_signals of them, in this order)."""
 
 SIGNALS: tuple[str, ...] = tuple(
     sorted(
@@ -129,7 +135,6 @@ _GENDERS = ("female", "male", "non_binary", "undisclosed")
 _GENDER_SHARE = np.array([0.48, 0.47, 0.015, 0.035])
 
 # Yearly base rates (converted to weekly hazards below).
-_RATE_DECLINE_START = 0.155  # creeping declines per person-year
 _RATE_BENIGN_STRESS = 0.08  # busy spells that move driver signals without hurting motivation
 _RATE_RESIGN_NOISE = 0.030  # resignations without any decline (a better offer, a partner's move)
 _RATE_SICK_NOISE = 0.009  # long-term sick leave without any decline (illness, accident)
@@ -137,7 +142,6 @@ _RATE_RELOCATED = 0.008
 _RATE_PROMOTED = 0.06
 _RATE_ROLE_CHANGED = 0.04
 _RATE_TEAM_CHANGED = 0.05
-_RATE_TEAM_SHOCK = 0.35  # manager changes / reorganisations per team-year
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ class SimulatedOrganisation:
     """A simulated organisation: the three landing tables and the ground truth kept apart.
 
     `signals`, `events` and `people` follow input contract v1 exactly. `truth` (one row per
-    observed person-week: latent motivation, the person's normal, the decline in progress) and
+    observed person-week: latent motivation, the person's normal, the decline in progress and the
+    strain a long decline has built up: the inputs of an oracle in any world) and
     `declines` (one row per decline episode) are the answers a model is judged against; they must
     never be written into a landing folder.
     """
@@ -155,6 +160,7 @@ class SimulatedOrganisation:
     people: pl.DataFrame
     truth: pl.DataFrame
     declines: pl.DataFrame
+    world: World = DEFAULT_WORLD
 
 
 def simulate_organisation(
@@ -162,11 +168,14 @@ def simulate_organisation(
     n_weeks: int,
     seed: int,
     start: dt.date | None = None,
+    world: World | None = None,
 ) -> SimulatedOrganisation:
     """Simulate `n_people` people over `n_weeks` weeks starting on the Monday `start`.
 
-    The same seed always gives the same frames. `n_people` counts everyone who appears in the data,
-    new hires included; `start` defaults to `DEFAULT_START` (2024-01-01) and must be a Monday.
+    `seed` picks the people, `world` the mechanisms they live under (`DEFAULT_WORLD` when None;
+    see simulator/worlds.py). The same seed and world always give the same frames. `n_people` counts
+    everyone who appears in the data, new hires included; `start` defaults to `DEFAULT_START`
+    (2024-01-01) and must be a Monday.
     """
     if n_people < 1 or n_weeks < 1:
         raise ValueError(f"need at least one person and one week, got {n_people} people, {n_weeks} weeks")
@@ -176,19 +185,21 @@ def simulate_organisation(
     if start.weekday() != 0:
         raise ValueError(f"start must be a Monday, {start.isoformat()} is a {start.strftime('%A')}")
 
+    world = DEFAULT_WORLD if world is None else world
     rng = np.random.default_rng(seed)
     cal = _calendar(start, n_weeks)
     ppl = _draw_people(rng, n_people, n_weeks, cal)
-    teams = _draw_teams(rng, ppl, n_weeks)
-    latent = _simulate_motivation(rng, ppl, teams, cal)
-    exits = _simulate_exits(rng, ppl, latent, cal)
-    signals = _simulate_signals(rng, ppl, teams, latent, exits, cal)
+    teams = _draw_teams(rng, ppl, n_weeks, world)
+    latent = _simulate_motivation(rng, ppl, teams, cal, world)
+    exits = _simulate_exits(rng, ppl, latent, cal, world)
+    signals = _simulate_signals(rng, ppl, teams, latent, exits, cal, world)
     return SimulatedOrganisation(
         signals=signals,
         events=_events_frame(rng, ppl, teams, latent, exits, cal),
         people=_people_frame(ppl, teams, exits),
         truth=_truth_frame(ppl, latent, exits, cal),
         declines=_declines_frame(ppl, latent, exits, cal),
+        world=world,
     )
 
 
@@ -300,7 +311,7 @@ class _Teams:
     moved_t: np.ndarray  # week of a team change (_NEVER if none)
     second: np.ndarray  # team after the change
     safety: np.ndarray  # per team psychological safety, 0..1 (low: rosier survey answers)
-    survey_phase: np.ndarray  # per team: pulses go out in weeks where (week + phase) is even
+    survey_phase: np.ndarray  # per team: pulses go out in weeks where (week + phase) % survey_every == 0
     shock_team: np.ndarray
     shock_t: np.ndarray
     shock_delta: np.ndarray
@@ -310,10 +321,11 @@ class _Teams:
         return np.where(self.moved_t <= t, self.second, self.first)
 
 
-def _team_sizes(rng: np.random.Generator, n: int) -> np.ndarray:
+def _team_sizes(rng: np.random.Generator, n: int, world: World) -> np.ndarray:
     sizes_allowed = np.arange(3, 16)
-    # Most teams have 5 to 10 people; teams of 3 or 4 (below the anonymity threshold) are common.
-    weights = np.exp(-(((sizes_allowed - 7.5) / 4.0) ** 2))
+    # By default most teams have 5 to 10 people; teams of 3 or 4 (below the anonymity threshold) are
+    # common. A world moves the most common size and the spread, never the 3-15 range.
+    weights = np.exp(-(((sizes_allowed - world.team_size_centre) / world.team_size_width) ** 2))
     draws = rng.choice(sizes_allowed, n // 3 + 2, p=weights / weights.sum())
     cut = int(np.searchsorted(np.cumsum(draws), n)) + 1
     sizes = draws[:cut].copy()
@@ -327,8 +339,8 @@ def _team_sizes(rng: np.random.Generator, n: int) -> np.ndarray:
     return sizes
 
 
-def _draw_teams(rng: np.random.Generator, ppl: _People, n_weeks: int) -> _Teams:
-    sizes = _team_sizes(rng, ppl.n)
+def _draw_teams(rng: np.random.Generator, ppl: _People, n_weeks: int, world: World) -> _Teams:
+    sizes = _team_sizes(rng, ppl.n, world)
     n_teams = len(sizes)
     first = rng.permutation(np.repeat(np.arange(n_teams), sizes))
 
@@ -343,14 +355,14 @@ def _draw_teams(rng: np.random.Generator, ppl: _People, n_weeks: int) -> _Teams:
     moved_t = np.where(can_move, moved_t, _NEVER)
 
     safety = rng.beta(5.0, 2.0, n_teams)
-    survey_phase = rng.integers(0, 2, n_teams)
+    survey_phase = rng.integers(0, world.survey_every, n_teams)
 
     years = n_weeks / 52.0
-    n_shocks = rng.poisson(_RATE_TEAM_SHOCK * years, n_teams)
+    n_shocks = rng.poisson(world.team_shock_rate * years, n_teams)
     shock_team = np.repeat(np.arange(n_teams), n_shocks)
     k = len(shock_team)
     shock_t = _BURN_IN + rng.integers(0, n_weeks, k)
-    negative = rng.random(k) < 0.55
+    negative = rng.random(k) < world.shock_negative_share
     shock_delta = np.where(negative, rng.normal(-0.45, 0.18, k), rng.normal(0.30, 0.12, k))
     width = max(3, len(str(n_teams - 1)))
     return _Teams(
@@ -409,44 +421,55 @@ class _Latent:
 
 
 def _episode_slot(
-    rng: np.random.Generator, start: np.ndarray, driver: np.ndarray, n: int
+    rng: np.random.Generator, start: np.ndarray, driver: np.ndarray, n: int, world: World
 ) -> tuple[np.ndarray, ...]:
-    lead = rng.integers(3, 9, n)  # the driver is visible 3-8 weeks before motivation slides
-    fall = rng.integers(4, 31, n)  # creeping: the slide takes 4 to 30 weeks
-    depth = rng.uniform(0.6, 2.3, n)
-    recover = rng.random(n) < 0.45
-    recovery = rng.integers(4, 17, n)
+    # By default the driver is visible 3-8 weeks before motivation slides, which then creeps down
+    # over 4 to 30 weeks.
+    lead = rng.integers(*world.driver_lead_weeks, n)
+    fall = rng.integers(*world.fall_weeks, n)
+    depth = rng.uniform(*world.depth, n)
+    recover = rng.random(n) < world.recover_share
+    recovery = rng.integers(*world.recovery_weeks, n)
+    if world.sudden_share > 0:  # drawn only then, so the default world's draws stay as they were
+        fall = np.where(rng.random(n) < world.sudden_share, rng.integers(1, 3, n), fall)
     return start, lead, fall, depth, recover, recovery, driver
 
 
 def _draw_episodes(
-    rng: np.random.Generator, ppl: _People, n_total: int, trigger_t: np.ndarray, trigger_driver: np.ndarray
+    rng: np.random.Generator,
+    ppl: _People,
+    n_total: int,
+    trigger_t: np.ndarray,
+    trigger_driver: np.ndarray,
+    world: World,
 ) -> _Episodes:
     n = ppl.n
     # New hires have a honeymoon of a few weeks before a decline can begin.
     earliest = np.where(ppl.is_new_hire, ppl.hire_t + 6, 0)
-    start0 = _first_week(rng, earliest, _RATE_DECLINE_START)
+    start0 = _first_week(rng, earliest, world.decline_rate)
     driver0 = rng.choice(5, n, p=_DRIVER_SHARE)
     # A bad manager change or reorganisation can set a decline off earlier than chance would.
     triggered = trigger_t < start0
     start0 = np.where(triggered, trigger_t, start0)
     driver0 = np.where(triggered, trigger_driver, driver0)
-    slot0 = _episode_slot(rng, start0, driver0, n)
+    slot0 = _episode_slot(rng, start0, driver0, n, world)
     _, lead0, fall0, _, recover0, recovery0, _ = slot0
 
     # A second episode is possible only after the first one has fully reverted.
     end0 = np.where(recover0, start0 + lead0 + fall0 + recovery0, _NEVER)
     start1 = np.where(
-        end0 < n_total, _first_week(rng, np.minimum(end0, n_total) + 4, _RATE_DECLINE_START), _NEVER
+        end0 < n_total, _first_week(rng, np.minimum(end0, n_total) + 4, world.relapse_rate), _NEVER
     )
-    slot1 = _episode_slot(rng, start1, rng.choice(5, n, p=_DRIVER_SHARE), n)
+    slot1 = _episode_slot(rng, start1, rng.choice(5, n, p=_DRIVER_SHARE), n, world)
 
     stacked = [np.stack([a, b]) for a, b in zip(slot0, slot1, strict=True)]
     start = np.where(stacked[0] < n_total, stacked[0], _NEVER)
     return _Episodes(start, *stacked[1:])
 
 
-def _simulate_motivation(rng: np.random.Generator, ppl: _People, teams: _Teams, cal: _Calendar) -> _Latent:
+def _simulate_motivation(
+    rng: np.random.Generator, ppl: _People, teams: _Teams, cal: _Calendar, world: World
+) -> _Latent:
     n, n_total = ppl.n, cal.n_total
     tt = np.arange(n_total)[None, :]
     normal = rng.normal(0.0, 0.35, n)
@@ -499,7 +522,7 @@ def _simulate_motivation(rng: np.random.Generator, ppl: _People, teams: _Teams, 
         after >= 0, rng.normal(0.05, 0.2, n)[:, None] * np.exp(-np.maximum(after, 0) / 14.0), 0.0
     )
 
-    episodes = _draw_episodes(rng, ppl, n_total, trigger_t, trigger_driver)
+    episodes = _draw_episodes(rng, ppl, n_total, trigger_t, trigger_driver, world)
     decline = np.zeros((n, n_total))
     intensity = np.zeros((5, n, n_total))
     driver = np.full((n, n_total), -1, dtype=np.int8)
@@ -508,7 +531,7 @@ def _simulate_motivation(rng: np.random.Generator, ppl: _People, teams: _Teams, 
         lead = episodes.lead[slot][:, None]
         rel = tt - s
         build = np.clip((rel + 1) / lead, 0.0, 1.0)  # the cause builds up over the lead weeks
-        slide = np.clip((rel - lead) / episodes.fall[slot][:, None], 0.0, 1.0) ** 1.3
+        slide = np.clip((rel - lead) / episodes.fall[slot][:, None], 0.0, 1.0) ** world.slide_power
         after_trough = tt - episodes.trough[slot][:, None]
         revert = np.where(
             episodes.recover[slot][:, None],
@@ -558,12 +581,35 @@ class _Exits:
     week: np.ndarray  # week of the exit event (_NEVER if none)
     end: np.ndarray  # first week without data (the calendar length if the person stays)
     notice_from: np.ndarray  # first week of the notice period (_NEVER if none)
+    strain: np.ndarray  # (P, T) strain built up by a long stay far below the own normal
 
 
 _EXIT_KINDS = ("resigned", "long_term_sick_leave", "contract_ended", "retired", "relocated")
 
 
-def _simulate_exits(rng: np.random.Generator, ppl: _People, latent: _Latent, cal: _Calendar) -> _Exits:
+def _pressure(excess: np.ndarray, scale: float) -> np.ndarray:
+    """0..1: little for a small excess, most of the way to 1 once it is several `scale`s."""
+    return (1.0 - np.exp(-np.maximum(excess, 0.0) / scale)) ** 3
+
+
+def _risk_pressure(latent: _Latent, strain: np.ndarray, world: World) -> np.ndarray:
+    """Outcome pressure 0..1 per person-week, mixed from the world's sources of risk (RISK_SOURCES)."""
+    long_w, dip_w, level_w, change_w = world.risk_weights
+    pressure = long_w * _pressure(strain, 3.0)
+    if dip_w:  # only the default world's source is computed when the others weigh nothing
+        pressure = pressure + dip_w * _pressure(-latent.gap - 0.45, 0.45)
+    if level_w:
+        pressure = pressure + level_w * _pressure(-latent.motivation - 0.6, 0.45)
+    if change_w:
+        drop = np.zeros_like(latent.motivation)
+        drop[:, 4:] = latent.motivation[:, :-4] - latent.motivation[:, 4:]
+        pressure = pressure + change_w * _pressure(drop - 0.3, 0.3)
+    return pressure
+
+
+def _simulate_exits(
+    rng: np.random.Generator, ppl: _People, latent: _Latent, cal: _Calendar, world: World
+) -> _Exits:
     n, n_total = ppl.n, cal.n_total
     # Strain builds up while motivation stays far below the person's own normal and drains away
     # slowly once it is back; a few weeks of a dip do little, months of it a lot.
@@ -573,9 +619,11 @@ def _simulate_exits(rng: np.random.Generator, ppl: _People, latent: _Latent, cal
         acc = 0.85 * acc + np.maximum(0.0, -latent.gap[:, t] - 0.45)
         strain[:, t] = acc
     propensity = rng.lognormal(-0.08, 0.4, n)  # some people leave sooner than others
-    from_strain = 0.12 * propensity[:, None] * (1.0 - np.exp(-strain / 3.0)) ** 3
+    from_strain = 0.12 * propensity[:, None] * _risk_pressure(latent, strain, world)
     # Workload declines lean to long-term sick leave, the others to resignation.
-    sick_share = np.where(latent.driver == _WORK, 0.6, np.where(latent.driver >= 0, 0.15, 0.3))
+    sick_share = np.where(
+        latent.driver == _WORK, world.workload_sick_share, np.where(latent.driver >= 0, 0.15, 0.3)
+    )
 
     fine = latent.gap > -0.5  # unrelated exits happen to people whose motivation is normal
     young = ppl.age_band == 0
@@ -603,14 +651,20 @@ def _simulate_exits(rng: np.random.Generator, ppl: _People, latent: _Latent, cal
     kind = np.full(n, -1)
     kind[rows] = (rng.random(len(rows))[None, :] > cum).sum(axis=0)
 
-    # Notice period of 4 to 8 weeks after the week the notice is handed in; data continues through it.
-    notice = rng.integers(4, 9, n)
+    # Notice period (by default 4 to 8 weeks) after the week the notice is handed in; data continues
+    # through it.
+    notice = rng.integers(*world.notice_weeks, n)
     end = np.full(n, n_total)
     end = np.where(kind == 0, np.minimum(week + notice + 1, n_total), end)
-    end = np.where(kind == 1, week, end)  # long-term sick leave: no data from that week on
+    # Long-term sick leave: no data from that week on, or in some worlds from a few weeks before it is
+    # registered (the person is off sick before the leave becomes long-term).
+    sick_end = week
+    if world.sick_gap_weeks[1] > 1:
+        sick_end = np.maximum(week - rng.integers(*world.sick_gap_weeks, n), ppl.obs_start + 1)
+    end = np.where(kind == 1, sick_end, end)
     end = np.where(kind >= 2, np.minimum(week + 1, n_total), end)  # the last working week is observed
     notice_from = np.where(kind == 0, week, _NEVER)
-    return _Exits(kind, week, end, notice_from)
+    return _Exits(kind, week, end, notice_from, strain)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -622,13 +676,21 @@ def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
 
 
 def _simulate_signals(
-    rng: np.random.Generator, ppl: _People, teams: _Teams, latent: _Latent, exits: _Exits, cal: _Calendar
+    rng: np.random.Generator,
+    ppl: _People,
+    teams: _Teams,
+    latent: _Latent,
+    exits: _Exits,
+    cal: _Calendar,
+    world: World,
 ) -> pl.DataFrame:
     n, n_weeks, b = ppl.n, cal.n_weeks, _BURN_IN
     tt = np.arange(b, cal.n_total)[None, :]
     employed = (tt >= ppl.obs_start[:, None]) & (tt < exits.end[:, None])
     gap = latent.gap[:, b:]
     c = latent.intensity[:, :, b:]
+    if world.driver_visibility != 1.0:  # a copy only when needed: the array is large
+        c = c * world.driver_visibility
     in_notice = tt >= exits.notice_from[:, None]
     # Symptoms read the gap; after handing in notice people also wind down on top of it.
     g = gap - 0.8 * in_notice
@@ -714,9 +776,9 @@ def _simulate_signals(
 
     # Pulse surveys every second week (per team), answered less often when disengaged or away.
     team_now = np.where(tt >= teams.moved_t[:, None], teams.second[:, None], teams.first[:, None])
-    survey_week = (tt + teams.survey_phase[team_now]) % 2 == 0
-    responsive = rng.normal(1.0, 0.8, n)[:, None]
-    never = rng.random(n) < 0.07  # some people never answer pulses
+    survey_week = (tt + teams.survey_phase[team_now]) % world.survey_every == 0
+    responsive = rng.normal(world.survey_response, 0.8, n)[:, None]
+    never = rng.random(n) < world.survey_never_share  # some people never answer pulses
     answer_logit = responsive + 1.2 * np.minimum(gap, 0.5) - 2.5 * in_notice - 0.5 * (leave > 0)
     answers = (
         survey_week
@@ -748,17 +810,8 @@ def _simulate_signals(
         pulse_masks[name] = answers & (rng.random((n, n_weeks)) > 0.03)  # an item skipped now and then
 
     # Tools not everybody uses: a whole signal is missing for such a person.
-    tool_users = {
-        "chat": rng.random(n) < 0.85,
-        "tickets": rng.random(n) < 0.80,
-        "kudos": rng.random(n) < 0.75,
-        "calendar": rng.random(n) < 0.97,
-        "learning": rng.random(n) < 0.70,
-        "approvals": rng.random(n) < 0.80,
-        "forum": rng.random(n) < 0.85,
-        "wiki": rng.random(n) < 0.90,
-        "badge": rng.random(n) < 0.70,
-    }
+    # A tool used by nobody does not exist in that world: its signals are absent altogether.
+    tool_users = {tool: rng.random(n) < share for tool, share in world.tool_use}
     tool_of = {
         "chat_messages_sent": "chat",
         "after_hours_messages": "chat",
@@ -778,11 +831,19 @@ def _simulate_signals(
         "badge_swipes": "badge",
     }
 
+    extras = EXTRA_NOISE_SIGNALS[: world.extra_noise_signals]
+    for name in extras:
+        values[name] = count(float(rng.uniform(0.5, 20.0)), 0.8, 0.3)
+
     has_messages = values["chat_messages_sent"] > 0
-    n_signals = len(SIGNALS)
+    # Signals come out sorted by the name this world's export gives them.
+    renamed = dict(world.renamed)
+    internal = sorted((*SIGNALS, *extras), key=lambda name: renamed.get(name, name))
+    names = [renamed.get(name, name) for name in internal]
+    n_signals = len(internal)
     cube = np.empty((n, n_weeks, n_signals))
     observed = np.empty((n, n_weeks, n_signals), dtype=bool)
-    for j, name in enumerate(SIGNALS):
+    for j, name in enumerate(internal):
         mask = employed.copy()
         if name in pulse_masks:
             mask &= pulse_masks[name]
@@ -808,7 +869,7 @@ def _simulate_signals(
         {
             "person_id": pl.Series(ppl.ids, dtype=pl.String).gather(person_idx),
             "week": pl.Series(cal.mondays[b:], dtype=pl.Date).gather(week_idx),
-            "signal": pl.Series(SIGNALS, dtype=pl.String).gather(signal_idx),
+            "signal": pl.Series(names, dtype=pl.String).gather(signal_idx),
             "value": pl.Series(value, dtype=pl.Float64),
         }
     )
@@ -899,6 +960,7 @@ def _truth_frame(ppl: _People, latent: _Latent, exits: _Exits, cal: _Calendar) -
             "motivation_gap": latent.gap[person_idx, t],
             "driver": driver,
             "in_decline": driver_code >= 0,
+            "outcome_strain": exits.strain[person_idx, t],
         }
     ).with_columns(pl.when(pl.col("in_decline")).then(pl.col("driver")).alias("driver"))
 

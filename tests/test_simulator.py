@@ -206,6 +206,7 @@ def test_truth_covers_every_observed_person_week(small: SimulatedOrganisation) -
         "motivation_gap",
         "driver",
         "in_decline",
+        "outcome_strain",
     ]
     observed = small.signals.select("person_id", "week").unique()
     assert observed.height == t.height
