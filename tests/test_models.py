@@ -148,7 +148,7 @@ def test_the_calibration_slice_is_as_short_as_its_outcomes_allow(positives: int,
 
 
 def test_time_split_refuses_a_cutoff_outside_the_data() -> None:
-    with pytest.raises(SplitError, match="no rows to fit"):
+    with pytest.raises(SplitError, match="no weeks to fit on"):
         time_split(labelled_table(), week(10), horizon=12)
     with pytest.raises(SplitError, match="no weeks to score"):
         time_split(labelled_table(), week(80), horizon=12)
