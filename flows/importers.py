@@ -12,7 +12,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -53,7 +53,6 @@ class ImportResult:
     catalog_known: int = 0
     catalog_unknown: tuple[str, ...] = ()
     pseudonymised: bool = False
-    lines: tuple[str, ...] = field(default_factory=tuple)
 
     def render(self) -> str:
         """A few lines for the terminal: what came in, what became of every column, what was written."""
