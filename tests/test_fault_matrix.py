@@ -205,7 +205,6 @@ class Case:
     never_says: tuple[str, ...] = ()
     slow: bool = False
     extra: tuple[str, ...] = field(default=())
-    pending: str = ""  # a fix another change of the same issue brings: xfail, strict (remove it then)
 
     @property
     def id(self) -> str:
@@ -227,8 +226,6 @@ NEEDS_CHAMPION = ("train", "nightly")
 NOT_A_STORE = b"SQLite format 2\x00 but not really: the first page of this file was overwritten. " * 64
 WRONG_STORE_ADVICE = ("EWARN_STORE_URL", "tracking server")
 
-SHORT_HISTORY = "issue 27 item 4: say how many weeks of history the horizon needs"
-
 CONTRACT = {
     "truncated parquet": ("signals.parquet", "not a readable Parquet file"),
     "bad column": ("signals.parquet", '"valu"', "column is missing"),
@@ -249,10 +246,10 @@ CASES: list[Case] = [
     Case("features", "as-of after the data", 2, (AFTER_THE_DATA, str(LAST_WEEK), "signals.parquet")),
     Case("features", "unwritable output", 2, ("{out_folder}", "folder you can write")),
     *(Case("backtest", fault, 2, says) for fault, says in CONTRACT.items() if "future" not in fault),
-    Case("backtest", "short history", 2, ("weeks",), pending=SHORT_HISTORY),
+    Case("backtest", "short history", 2, ("weeks",)),
     Case("backtest", "unwritable output", 2, ("{out_folder}", "folder you can write")),
     Case("train", "truncated parquet", 2, CONTRACT["truncated parquet"], slow=True),
-    Case("train", "short history", 2, ("weeks",), slow=True, pending=SHORT_HISTORY),
+    Case("train", "short history", 2, ("weeks",), slow=True),
     Case("train", "corrupt store", 1, STORE["corrupt store"], WRONG_STORE_ADVICE, slow=True),
     Case("train", "empty mlflow.db", 1, ("mlflow.db", "0 bytes", "backup"), WRONG_STORE_ADVICE, slow=True),
     Case("train", "corrupt mlflow.db", 1, ("mlflow.db", "backup"), WRONG_STORE_ADVICE, slow=True),
@@ -340,13 +337,7 @@ def fingerprint(*folders: Path) -> dict[str, str]:
 
 
 def params() -> list:
-    def marks(case: Case) -> list[pytest.MarkDecorator]:
-        found = [pytest.mark.slow] if case.slow else []
-        if case.pending:
-            found.append(pytest.mark.xfail(reason=case.pending, strict=True))
-        return found
-
-    return [pytest.param(case, id=case.id, marks=marks(case)) for case in CASES]
+    return [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
 
 
 @pytest.mark.parametrize("case", params())

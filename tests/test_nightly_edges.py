@@ -100,7 +100,9 @@ def test_a_home_open_to_others_is_closed_when_ewarn_opens_it(tmp_path: Path) -> 
     home.mkdir()
     home.chmod(0o755)  # as an older ewarn, or a default umask, left it
     uri = tracking_uri(home)
-    check_reachable(uri)
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).search_experiments()  # creates the tracking store, as a training would
     FlagStore(default_url(home)).dispose()
     for store in ("flags.db", "mlflow.db"):
         (home / store).chmod(0o644)
