@@ -114,17 +114,17 @@ def build_features_pandas(
     def at_as_of(frame: pd.DataFrame) -> pd.DataFrame:
         return frame if as_of is None else frame[frame[WEEK] == as_of]
 
-    directed = {name for name, info in infos.items() if info.risk_sign != 0}
-    own = own_normal_features(grid, directed)
+    # Drift for signals with a risky way: one the catalog gives, or one a fit learns (unknown signals).
+    drifting = {name for name, info in infos.items() if info.risk_sign != 0 or not info.known}
+    own = own_normal_features(grid, drifting)
     table = widen(at_as_of(own), names, OWN_NORMAL)
-    # Drift only for signals with a direction in the catalog.
-    table = table.drop(columns=[f"{n}__drift_{w}w" for n in names if n not in directed for w in DRIFT_WEEKS])
+    table = table.drop(columns=[f"{n}__drift_{w}w" for n in names if n not in drifting for w in DRIFT_WEEKS])
     if people is not None:
         table = table.merge(people[[PERSON, "team_id"]], on=PERSON, how="left")
     else:
         table["team_id"] = None
     team = {f"{n}__deviation_vs_team": deviation_vs_team(table, f"{n}__deviation") for n in names}
-    drifts = [f"{n}__drift_{weeks}w" for n in sorted(directed) for weeks in DRIFT_WEEKS]
+    drifts = [f"{n}__drift_{weeks}w" for n in sorted(drifting) for weeks in DRIFT_WEEKS]
     # Built apart and added at once: inserting columns one by one fragments the frame.
     table = table.assign(**{c: net_of_shared_shift(table, c) for c in drifts})
     table = pd.concat([table, pd.DataFrame(team, index=table.index)], axis=1)
@@ -201,9 +201,9 @@ def _back(result: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     return result.droplevel(list(range(len(SERIES))))
 
 
-def own_normal_features(grid: pd.DataFrame, directed: set[str]) -> pd.DataFrame:
+def own_normal_features(grid: pd.DataFrame, drifting: set[str]) -> pd.DataFrame:
     """Recent level, baseline, spread, deviation, trend, volatility and runs off normal per series,
-    and drift for the `directed` signals (those with a direction in the catalog)."""
+    and drift for the `drifting` signals (a risky way, from the catalog or still to be learnt)."""
     g = grid.copy()
     g["level_4w"] = _back(_rolling(g, "value", RECENT_WEEKS, 1).mean())
     normal = _rolling(g, "value", BASELINE_WEEKS, BASELINE_MIN_WEEKS)
@@ -256,7 +256,7 @@ def own_normal_features(grid: pd.DataFrame, directed: set[str]) -> pd.DataFrame:
 
     # Drift: recent means against a two-year mean, activity counts on a signed log(1 + value).
     logged = np.sign(g["value"]) * np.log1p(g["value"].abs())
-    g["_scaled"] = g["value"].where(g["kind"] != "activity", logged).where(g["signal"].isin(directed))
+    g["_scaled"] = g["value"].where(g["kind"] != "activity", logged).where(g["signal"].isin(drifting))
     g["_long"] = _back(_rolling(g, "_scaled", LONG_NORMAL_WEEKS, BASELINE_MIN_WEEKS).mean())
     g["_long"] = _by_series(g)["_long"].shift(BASELINE_GAP_WEEKS)
     for weeks in DRIFT_WEEKS:

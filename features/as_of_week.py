@@ -81,7 +81,7 @@ def series_values(
         "kind",
         (pl.col("kind") == "leave").alias("_is_leave"),
         # How drift reads the series: 0 not at all (no direction), 1 on a log scale, 2 as it is.
-        pl.when(pl.col("risk_sign") == 0)
+        pl.when(~pl.col("drifts"))
         .then(0)
         .when(pl.col("kind") == "activity")
         .then(1)

@@ -14,6 +14,13 @@ import polars as pl
 
 from features import absence, as_of_week, drift, own_normal, surveys
 from features.catalog import Catalog, SignalInfo
+from features.columns import (
+    family_column,
+    feature_of,
+    is_family_column,
+    signal_column,
+    signal_of,
+)
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
 from features.contract import person_partition
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
@@ -23,7 +30,6 @@ from features.windows import LOOKBACK_WEEKS
 
 KEYS = (PERSON, WEEK)
 LABEL_COLUMNS = ("label", "weeks_to_outcome", "outcome", "eligible")
-FAMILY_PREFIX = "family:"
 # Context events that are not outcomes: hires give tenure instead; anything else becomes
 # "weeks since the last <event>".
 _NOT_CONTEXT = {"hired"}
@@ -45,16 +51,6 @@ class FeatureRequest:
 def monday_of(day: date) -> date:
     """The Monday of the ISO week a day falls in."""
     return day - timedelta(days=day.weekday())
-
-
-def signal_column(signal: str, feature: str) -> str:
-    """Name of a per-signal feature column, e.g. questions_asked__deviation."""
-    return f"{signal}__{feature}"
-
-
-def family_column(family: str) -> str:
-    """Name of a family summary column, e.g. family:initiative__risk_deviation."""
-    return f"{FAMILY_PREFIX}{family}__risk_deviation"
 
 
 def feature_columns(columns: list[str]) -> list[str]:
@@ -273,15 +269,15 @@ def add_team_features(frame: pl.LazyFrame) -> pl.LazyFrame:
     partitions together.
     """
     names = frame.collect_schema().names()
-    drifts = [c for c in names if c.rpartition("__")[2] in drift.OUTPUTS]
+    drifts = [c for c in names if feature_of(c) in drift.OUTPUTS]
     frame = frame.with_columns(drift.net_of_shared_shift(c) for c in drifts)
-    suffix = "__deviation"
-    deviations = [c for c in names if c.endswith(suffix) and not c.startswith(FAMILY_PREFIX)]
-    team = [deviation_vs_team(c, c.removesuffix(suffix) + "__deviation_vs_team") for c in deviations]
-    frame = frame.with_columns(*team)
+    deviations = [(c, signal) for c in names if feature_of(c) == "deviation" and (signal := signal_of(c))]
+    added = [signal_column(signal, "deviation_vs_team") for _, signal in deviations]
+    frame = frame.with_columns(
+        deviation_vs_team(c, new) for (c, _), new in zip(deviations, added, strict=True)
+    )
     # Team-relative columns sit after the own-normal block, before the family summaries.
-    first_family = next((i for i, c in enumerate(names) if c.startswith(FAMILY_PREFIX)), len(names))
-    added = [c.removesuffix(suffix) + "__deviation_vs_team" for c in deviations]
+    first_family = next((i for i, c in enumerate(names) if is_family_column(c)), len(names))
     ordered = [*names[:first_family], *added, *names[first_family:]]
     keys_first = [*KEYS, "team_id"]
     features = [pl.col(c).cast(pl.Float32) for c in feature_columns(ordered)]

@@ -45,6 +45,11 @@ class SignalInfo:
         """+1 when risk rises with the signal, -1 when it rises as the signal falls, 0 when neither."""
         return {"rises": 1, "falls": -1, "none": 0}[self.direction]
 
+    @property
+    def may_have_risky_way(self) -> bool:
+        """A direction the catalog gives, or one still to learn: the catalog does not know the signal."""
+        return self.risk_sign != 0 or not self.known
+
 
 @dataclass(frozen=True)
 class FamilyInfo:
@@ -69,10 +74,13 @@ class Catalog:
     signals: dict[str, SignalInfo]
     families: dict[str, FamilyInfo]
     source: str = field(default="built-in")
+    # Uncatalogued signals with a direction a fitted model learnt (models.directions): still not
+    # `known`, so coverage and notices count only what a person described.
+    learnt: dict[str, SignalInfo] = field(default_factory=dict)
 
     def signal(self, name: str) -> SignalInfo:
         """Describe a signal; one the catalog does not know gets a derived label and family 'other'."""
-        known = self.signals.get(name)
+        known = self.signals.get(name) or self.learnt.get(name)
         if known is not None:
             return known
         kind: Kind = "survey" if name.startswith("pulse.") else "activity"

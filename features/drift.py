@@ -31,12 +31,13 @@ def signed_log(value: pl.Expr) -> pl.Expr:
 def drift_scale() -> pl.Expr:
     """The weekly value on the scale drift is measured on: log(1 + value) for activity counts.
 
-    Null for signals without a direction in the catalog (unknown signals, planned leave): their
-    drift has no risky way to be read in, neither by the model's sign constraints nor by the
-    explanations, and it would cost time every night.
+    Null for signals the catalog says have no risky way (planned leave, context such as Copilot
+    use): their drift would be read by neither the model's sign constraints nor the explanations,
+    and it would cost time every night. A signal the catalog does not know drifts: the model
+    learns its direction from the training rows (models.directions).
     """
     return (
-        pl.when(pl.col("risk_sign") == 0)
+        pl.when(~pl.col("drifts"))
         .then(None)
         .when(pl.col("kind") == "activity")
         .then(signed_log(VALUE))
@@ -73,12 +74,12 @@ OUTPUTS = tuple(drift_feature(w) for w in DRIFT_WEEKS)
 
 
 def has_drift(info: SignalInfo) -> bool:
-    """Whether a signal gets drift features: only those whose direction the catalog knows."""
-    return info.risk_sign != 0
+    """Whether a signal gets drift features: those with a risky way, known or still to be learnt."""
+    return info.may_have_risky_way
 
 
 def add_drift_features(grid: pl.LazyFrame) -> pl.LazyFrame:
-    """Add every drift feature (OUTPUTS) to the weekly grid (needs its `kind` and `risk_sign` columns)."""
+    """Add every drift feature (OUTPUTS) to the weekly grid (needs its `kind` and `drifts` columns)."""
     return (
         grid.with_columns(drift_scale())
         .with_columns(long_normal())

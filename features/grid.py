@@ -20,9 +20,9 @@ def catalog_frame(catalog: Catalog, signal_names: list[str]) -> pl.LazyFrame:
             "signal": [i.name for i in infos],
             "family": [i.family for i in infos],
             "kind": [i.kind for i in infos],
-            "risk_sign": [float(i.risk_sign) for i in infos],
+            "drifts": [i.may_have_risky_way for i in infos],
         },
-        schema={"signal": pl.String, "family": pl.String, "kind": pl.String, "risk_sign": pl.Float64},
+        schema={"signal": pl.String, "family": pl.String, "kind": pl.String, "drifts": pl.Boolean},
     )
 
 
@@ -83,7 +83,7 @@ def series_grid(signals: pl.LazyFrame, catalog_rows: pl.LazyFrame) -> pl.LazyFra
     series = (
         _series(signals, people).join(catalog_rows, on="signal", how="left", maintain_order="left").cache()
     )
-    grid = _explode_weeks(series, "first", "_person", "_since", "family", "kind", "risk_sign")
+    grid = _explode_weeks(series, "first", "_person", "_since", "family", "kind", "drifts")
     values = signals.join(series.select(PERSON, "signal", SERIES, "first"), on=[PERSON, "signal"]).select(
         _key(SERIES, "first").alias("_series_week"), "value"
     )
@@ -117,7 +117,7 @@ def series_grid(signals: pl.LazyFrame, catalog_rows: pl.LazyFrame) -> pl.LazyFra
             .alias("value"),
             "family",
             "kind",
-            "risk_sign",
+            "drifts",
             pl.col("on_leave").fill_null(False),
         )
     )

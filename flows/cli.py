@@ -697,6 +697,9 @@ _register_governance(app)  # subject-access, forget, purge, report works-council
 from flows.import_cli import register as _register_import  # noqa: E402
 
 _register_import(app)
+from flows.catalog_cli import register as _register_catalog  # noqa: E402
+
+_register_catalog(app)  # catalog suggest
 
 
 def main() -> None:

@@ -157,7 +157,13 @@ def people_after_outcome(landing: Landing, as_of: date, outcomes: tuple[str, ...
 @task(name="load-champion", **IO)
 def load_champion(uri: str) -> Champion:
     """The model holding the `champion` alias in the MLflow registry, and its card and metrics."""
-    from models.tracking import champion_details, check_reachable, current_champion, load_model
+    from models.tracking import (
+        champion_details,
+        check_reachable,
+        current_champion,
+        load_learnt_directions,
+        load_model,
+    )
 
     check_reachable(uri, must_exist=True)
     info = current_champion(uri)
@@ -167,7 +173,8 @@ def load_champion(uri: str) -> Champion:
             "`ewarn train --data DIR` (or run `ewarn demo` to see the whole pipeline on simulated data)."
         )
     calibrated, features = load_model(uri, info.version)
-    model = from_calibrated(info.params.get("model", "unknown"), calibrated, features)
+    learnt = load_learnt_directions(uri, info.run_id)
+    model = from_calibrated(info.params.get("model", "unknown"), calibrated, features, learnt)
     return Champion(model, champion_details(uri, info))
 
 

@@ -23,6 +23,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from features.catalog import Catalog, load_catalog
+from features.columns import signal_of
 from flows.lock import job_lock
 from flows.modelling import (
     TrainingTables,
@@ -41,6 +42,7 @@ from flows.store import FlagStore
 from flows.task_policy import IO, PURE
 from models.backtest import BacktestResult
 from models.card import model_card
+from models.directions import LEARNT_DIRECTIONS
 from models.fairness import FairnessAudit, fairness_audit
 from models.importance import global_importance, importance_figure
 from models.metrics import DEFAULT_CAPACITY
@@ -347,9 +349,13 @@ def run_retrain(
                 features=features,
                 fairness=audit,
                 catalog_families=sorted(
-                    {catalog.signal(f.split("__")[0]).family for f in features if "__" in f}
+                    {catalog.signal(signal).family for f in features if (signal := signal_of(f))}
                 ),
                 learned_horizons=params["learned_horizons"],
+                learnt_directions={
+                    catalog.signal(signal).label: direction
+                    for signal, direction in sorted(final.learnt_directions.items())
+                },
                 backtest=(
                     f"trained on the weeks before {cutoff}, scored on the weeks from it"
                     if split == "time"
@@ -377,6 +383,7 @@ def run_retrain(
             },
             texts={
                 "features.json": json_text(features),
+                LEARNT_DIRECTIONS: json_text(final.learnt_directions),
                 "data_fingerprint.json": json_text(tables.fingerprint),
                 "fairness_audit.json": json_text(audit.to_dict()),
                 "promotion.json": json_text(decision.__dict__),

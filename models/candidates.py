@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from features import drift
-from features.build import FAMILY_PREFIX
 from features.catalog import Catalog
+from features.columns import is_family_column, split_signal_column
 
 # Ordered from simplest to most complex: a tie in back-test quality goes to the earlier one.
 SIMPLICITY_ORDER = ("logistic", "logistic_with_logs", "gradient_boosting")
@@ -43,8 +43,8 @@ def monotone_constraints(features: Sequence[str], catalog: Catalog) -> list[int]
     """Per feature: +1 risk may only rise with it, -1 only fall, 0 free (from the catalog's directions)."""
     constraints = []
     for feature in features:
-        signal, _, kind = feature.rpartition("__")
-        if feature.startswith(FAMILY_PREFIX):
+        signal, kind = split_signal_column(feature) or ("", "")
+        if is_family_column(feature):
             constraints.append(1)  # family summaries are already turned the way that raises risk
         elif signal and kind in (*_DIRECTED_SIGNAL_FEATURES, *_ABSENCE_FEATURES):
             constraints.append(catalog.signal(signal).risk_sign)

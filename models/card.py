@@ -10,10 +10,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from features.columns import family_of_summary, feature_of, is_family_column
 from models.fairness import AUDIT_PREFIX, FairnessAudit, format_value
 
-FAMILY_PREFIX = "family:"
-FAMILY_SUFFIX = "__risk_deviation"
 SUMMARY_FAMILY = "all"  # the mean over every family: a summary, not a family of its own
 NAIVE_NAME = "naive reference"
 
@@ -72,6 +71,7 @@ def model_card(
     catalog_families: list[str] | None = None,
     learned_horizons: Sequence[int] = (),
     backtest: str = "",
+    learnt_directions: Mapping[str, str] | None = None,
 ) -> str:
     """The model card as markdown.
 
@@ -80,7 +80,8 @@ def model_card(
     data fingerprint (row counts, date range, people, hash), `metrics` maps each candidate to its
     back-test metrics, `naive` holds the naive reference's. `learned_horizons`: the horizons a
     horizon ensemble's members learned (named in the header when more than one). `backtest`: how
-    the metrics were back-tested, in words (in the header when given). Raises
+    the metrics were back-tested, in words (in the header when given). `learnt_directions`: for
+    signals the catalog does not describe, the risky way the training learnt (by label). Raises
     ValueError when a protected attribute (`audit_*`) is among the features, because the card
     would then state a falsehood.
     """
@@ -93,7 +94,7 @@ def model_card(
         _intended_use(horizon, share),
         _must_not(),
         _data(data),
-        _features(features, catalog_families),
+        _features(features, catalog_families, learnt_directions or {}),
         _metrics(metrics, naive, chosen, horizon, share),
         fairness.to_markdown(heading_level=2).rstrip(),
         _limits(horizon, share, fairness.threshold, metrics.get(chosen, {})),
@@ -225,26 +226,25 @@ def _render_value(value: Any) -> str:
 
 
 def _feature_kind(name: str) -> str:
-    if name.startswith(FAMILY_PREFIX):
+    if is_family_column(name):
         return "family summary"
-    if "__" in name:
-        return name.rsplit("__", 1)[1].replace("_", " ")
+    feature = feature_of(name)
+    if feature is not None:
+        return feature.replace("_", " ")
     if name.startswith("weeks_since_"):
         return "weeks since an event"
     return name.replace("_", " ")
 
 
-def _features(features: list[str], catalog_families: list[str] | None) -> str:
+_LEARNT_WORDS = {"rises": "risk rises as it rises", "falls": "risk rises as it falls"}
+
+
+def _features(
+    features: list[str], catalog_families: list[str] | None, learnt_directions: Mapping[str, str]
+) -> str:
     if catalog_families is None:
         # Without the catalog, the family summary columns name the families the model saw.
-        families = sorted(
-            {
-                f.removeprefix(FAMILY_PREFIX).removesuffix(FAMILY_SUFFIX)
-                for f in features
-                if f.startswith(FAMILY_PREFIX)
-            }
-            - {SUMMARY_FAMILY}
-        )
+        families = sorted({family_of_summary(f) for f in features if is_family_column(f)} - {SUMMARY_FAMILY})
     else:
         families = sorted(set(catalog_families) - {SUMMARY_FAMILY})
     kinds: dict[str, int] = {}
@@ -261,6 +261,12 @@ def _features(features: list[str], catalog_families: list[str] | None) -> str:
         "- Protected attributes (the audit_* columns: gender, age band and the like) are excluded from the "
         "features; they are read only by the fairness audit below.",
     ]
+    if learnt_directions:
+        learnt = "; ".join(f"{label}: {_LEARNT_WORDS.get(d, d)}" for label, d in learnt_directions.items())
+        lines.append(
+            "- Directions learnt from the training data, for signals the catalog does not describe "
+            f"(a guess to check, then describe them in a catalog of your own): {learnt}."
+        )
     return "\n".join(lines)
 
 

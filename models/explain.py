@@ -20,7 +20,8 @@ Decisions, in one place:
   else raises risk: a new manager is a circumstance, not a cause to discuss first.
 * Planned-leave signals (catalog kind "leave") belong to "planned_leave" and are never a reason,
   nor is any signal the catalog describes with direction "none" (context only, e.g. Copilot use);
-  only for a signal the catalog does not know does the model's sign stand in for a direction.
+  a signal the catalog does not know reads the direction its training learnt (models.directions),
+  and where none was clear, the model's sign stands in for one.
 * A family is a reason only when one of its signals can say so with numbers that point the way
   the catalog calls risky; otherwise the family is passed over and the next one is taken.
 * Causes lead. The catalog gives every family a role: a "cause" can drive a decline and is
@@ -65,11 +66,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.build import FAMILY_PREFIX
 from features.catalog import Catalog, SignalInfo
+from features.columns import family_of_summary, feature_of, signal_of
 from features.context import weeks_since
 from features.drift import drift_feature
 from models.candidates import AppendSignedLog
+from models.directions import with_learnt_directions
 from models.history_words import TWO_YEAR_NORMAL, absence_span_words, long_normal_words
 from models.train import FittedModel, HorizonEnsemble, matrix
 
@@ -261,14 +263,8 @@ def feature_signal(feature: str) -> str | None:
     Family summaries (`family:...`) and context columns (tenure, weeks since an event) describe no
     single signal: None.
     """
-    if feature.startswith(FAMILY_PREFIX):
-        return None
-    # build.signal_column names every per-signal column `{signal}__{feature}`; any suffix counts, so
-    # a feature added later is explained without a change here.
-    signal, sep, suffix = feature.rpartition("__")
-    if not sep or not signal or not suffix:
-        return None
-    return signal
+    # Any feature suffix counts, so a feature added later is explained without a change here.
+    return signal_of(feature)
 
 
 def feature_family(feature: str, catalog: Catalog) -> str:
@@ -279,8 +275,8 @@ def feature_family(feature: str, catalog: Catalog) -> str:
     `family:all` going to "overall" (never a reason). Tenure, `weeks_since_*` and any other column
     that names no signal: "context".
     """
-    if feature.startswith(FAMILY_PREFIX):
-        family = feature.removeprefix(FAMILY_PREFIX).partition("__")[0]
+    family = family_of_summary(feature)
+    if family is not None:
         return OVERALL if family == _ALL else family
     signal = feature_signal(feature)
     if signal is None:
@@ -498,7 +494,7 @@ def _aspect_of(feature: str, family: str, catalog: Catalog) -> _Aspect | None:
     info = catalog.signal(signal)
     if info.kind == "survey":
         # What people answer and whether they answer at all are different stories.
-        side = "response" if feature.rpartition("__")[2] in _RESPONSE_SUFFIXES else "answer"
+        side = "response" if feature_of(feature) in _RESPONSE_SUFFIXES else "answer"
     else:
         side = "absence" if info.kind == "absence" else "level"
     return _Aspect(signal, family, side, info)
@@ -690,6 +686,7 @@ def explain(
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
+    catalog = with_learnt_directions(catalog, model.learnt_directions)
     keys = _keys(rows)
     attribution = _attribution_of(model, rows, attribution)
     plan = _plan(attribution.features, catalog)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models.directions import LEARNT_DIRECTIONS
+
 MODEL_NAME = "ewarn-risk"
 ARTIFACTS = "mlartifacts"  # the home's folder for MLflow's artifacts
 EXPERIMENT = "ewarn"
@@ -230,6 +232,19 @@ def _run_text(uri: str, run_id: str, name: str) -> str:
     if local is not None:
         return (local / name).read_text(encoding="utf-8")
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{name}")
+
+
+def load_learnt_directions(uri: str, run_id: str) -> dict[str, str]:
+    """The directions a training learnt for uncatalogued signals; none for a run logged without them."""
+    try:
+        text = _run_text(uri, run_id, LEARNT_DIRECTIONS)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # mlflow's own "no such artifact" error types vary by store
+        if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
+            return {}
+        raise
+    return {str(k): str(v) for k, v in json.loads(text).items()}
 
 
 def champion_details(uri: str, champion: ChampionInfo) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -14,8 +14,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from features.catalog import Catalog
+from features.catalog import Catalog, Direction
 from models.candidates import CANDIDATES, HORIZON_ENSEMBLES, fitted_for_scoring, monotone_constraints
+from models.directions import learn_directions, with_learnt_directions
 
 
 class HorizonEnsemble(ClassifierMixin, BaseEstimator):
@@ -65,6 +66,8 @@ class FittedModel:
     pipeline: Pipeline | HorizonEnsemble
     calibrated: CalibratedClassifierCV
     features: tuple[str, ...]
+    # Directions the fit learnt for signals the catalog does not know (models.directions).
+    learnt_directions: dict[str, Direction] = field(default_factory=dict)
 
     def predict_risk(self, rows: pl.DataFrame) -> np.ndarray:
         """Calibrated probability of an outcome within the horizon, one per row."""
@@ -90,6 +93,16 @@ def _learnable_features(fit_rows: pl.DataFrame, features: list[str]) -> list[str
 def _candidate(name: str, features: list[str], seed: int, catalog: Catalog | None) -> Pipeline:
     constraints = monotone_constraints(features, catalog) if catalog is not None else None
     return CANDIDATES[name](seed, constraints)
+
+
+def _directed(
+    catalog: Catalog | None, inputs: np.ndarray, labels: np.ndarray, features: list[str]
+) -> tuple[Catalog | None, dict[str, Direction]]:
+    """The catalog with directions learnt from these fit rows for the signals it does not know."""
+    if catalog is None:
+        return None, {}
+    learnt = learn_directions(inputs, labels, features, catalog)
+    return with_learnt_directions(catalog, learnt), learnt
 
 
 def horizon_members(
@@ -131,7 +144,8 @@ def fit_calibrated(
     The calibration rows must be disjoint from the fit rows (later in time, or other people):
     the fitted model is frozen and only the sigmoid mapping is learned on them. Features with
     no observed value in the fit rows are left out of the model's feature list. With a `catalog`,
-    the catalog's risk directions become monotone constraints where the learner supports them.
+    the catalog's risk directions become monotone constraints where the learner supports them,
+    and signals it does not know get a direction learnt from the fit rows (models.directions).
 
     With `horizon` and `known_until` (the date no event is known from, e.g. the back-test's cutoff),
     a candidate listed in HORIZON_ENSEMBLES becomes a HorizonEnsemble: one pipeline per longer
@@ -142,10 +156,11 @@ def fit_calibrated(
     features = _learnable_features(fit_rows, features)
     plan = HORIZON_ENSEMBLES.get(name)
     over_time = horizon is not None and known_until is not None and "weeks_to_outcome" in fit_rows.columns
+    inputs = matrix(fit_rows, features)
+    catalog, learnt = _directed(catalog, inputs, fit_rows["label"].to_numpy(), features)
     if plan is not None and over_time:
         constraints = monotone_constraints(features, catalog) if catalog is not None else None
         members = horizon_members(fit_rows, horizon, known_until, plan.extensions)
-        inputs = matrix(fit_rows, features)
         # Fitted on binned inputs (fast), kept with the bins folded into the trees (fast to score).
         pipelines = [
             fitted_for_scoring(
@@ -155,13 +170,13 @@ def fit_calibrated(
         ]
         ensemble = HorizonEnsemble(pipelines, [h for h, _, _ in members])
         model: Pipeline | HorizonEnsemble = ensemble.fit(inputs[:1])
-        del inputs
     else:
         candidate = _candidate(name, features, seed, catalog)
-        model = fitted_for_scoring(candidate.fit(matrix(fit_rows, features), fit_rows["label"].to_numpy()))
+        model = fitted_for_scoring(candidate.fit(inputs, fit_rows["label"].to_numpy()))
+    del inputs
     calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
     calibrated.fit(matrix(calibration_rows, features), calibration_rows["label"].to_numpy())
-    return FittedModel(name=name, pipeline=model, calibrated=calibrated, features=tuple(features))
+    return FittedModel(name, model, calibrated, tuple(features), learnt)
 
 
 def fit_cross_calibrated(
@@ -180,15 +195,21 @@ def fit_cross_calibrated(
     that scores is fitted on every row (scikit-learn's CalibratedClassifierCV, ensemble=False).
     Holding people out of the fit for calibration instead cost the one-week snapshot a fifth of
     its training people, and it ranked worse (docs/research.md).
+
+    Directions for signals the catalog does not know are learnt from all `rows` (the training
+    data): the out-of-fold fits share them, which touches only the calibration's sigmoid.
     """
     folds = list(folds)
     features = _learnable_features(rows, features)
     for fit_index, _ in folds:  # every inner fit must see each feature, too
         features = _learnable_features(rows[fit_index], features)
+    inputs, labels = matrix(rows, features), rows["label"].to_numpy()
+    catalog, learnt = _directed(catalog, inputs, labels, features)
     calibrated = CalibratedClassifierCV(
         _candidate(name, features, seed, catalog), method="sigmoid", cv=folds, ensemble=False
     )
-    calibrated.fit(matrix(rows, features), rows["label"].to_numpy())
+    calibrated.fit(inputs, labels)
+    del inputs
     # The model fitted on every row, with any bins folded in: the same scores, no binning to score.
     fitted = calibrated.calibrated_classifiers_[0]
     fitted.estimator = fitted_for_scoring(fitted.estimator)
@@ -197,7 +218,7 @@ def fit_cross_calibrated(
     # carry the binning step and explain itself with a pipeline that was never fitted
     # (from_calibrated). Frozen, as after fit_calibrated; scoring reads only the fitted one.
     calibrated.estimator = FrozenEstimator(pipeline)
-    return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
+    return FittedModel(name, pipeline, calibrated, tuple(features), learnt)
 
 
 def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
@@ -206,12 +227,17 @@ def score_rows(model: FittedModel, rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select(keep).with_columns(pl.Series("score", model.predict_risk(rows), dtype=pl.Float64))
 
 
-def from_calibrated(name: str, calibrated: CalibratedClassifierCV, features: list[str]) -> FittedModel:
-    """Rebuild a FittedModel from a calibrated model loaded back from the registry.
+def from_calibrated(
+    name: str,
+    calibrated: CalibratedClassifierCV,
+    features: list[str],
+    learnt_directions: dict[str, Direction] | None = None,
+) -> FittedModel:
+    """Rebuild a FittedModel from a calibrated model and its learnt directions, loaded from the registry.
 
     The calibration wraps the fitted pipeline (or horizon ensemble) in a FrozenEstimator;
     explanations need the model itself.
     """
     frozen = calibrated.estimator
     pipeline = frozen.estimator if isinstance(frozen, FrozenEstimator) else frozen
-    return FittedModel(name=name, pipeline=pipeline, calibrated=calibrated, features=tuple(features))
+    return FittedModel(name, pipeline, calibrated, tuple(features), dict(learnt_directions or {}))

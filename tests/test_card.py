@@ -189,3 +189,11 @@ def test_the_card_says_how_the_metrics_were_back_tested(audit: FairnessAudit) ->
     card = _card(audit, backtest="people held out: 5 person-grouped folds")
     assert "- Back-test: people held out: 5 person-grouped folds" in card.split("## Intended use")[0]
     assert "- Back-test:" not in _card(audit)
+
+
+def test_learnt_directions_are_listed_for_a_person_to_check(audit: FairnessAudit) -> None:
+    card = _card(audit, learnt_directions={"Questions posted count": "falls", "Late pings": "rises"})
+    assert "Directions learnt from the training data" in card
+    assert "Questions posted count: risk rises as it falls" in card
+    assert "Late pings: risk rises as it rises" in card
+    assert "Directions learnt" not in _card(audit)

@@ -259,9 +259,10 @@ def test_unknown_signals_get_every_feature() -> None:
     for feature in ("level_4w", "baseline", "deviation", "trend_8w", "volatility_8w", "weeks_off_normal"):
         assert f"badge_swipes__{feature}" in table.columns
     assert table["badge_swipes__deviation"].drop_nulls().len() > 0
-    # Drift needs the catalog's direction: none for the unknown signal (nor for planned leave).
-    undirected = ("badge_swipes__drift", "planned_leave_days__drift")
-    assert not [c for c in table.columns if c.startswith(undirected)]
+    # Drift for the unknown signal too (its direction is learnt in the fit), never for planned leave.
+    assert "badge_swipes__drift_13w" in table.columns
+    assert table["badge_swipes__drift_13w"].drop_nulls().len() > 0
+    assert not [c for c in table.columns if c.startswith("planned_leave_days__drift")]
     assert "questions_asked__drift_13w" in table.columns
 
 
