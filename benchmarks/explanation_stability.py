@@ -21,10 +21,12 @@ week, models.metrics.choose_weekly_flags) in two consecutive weeks form the pair
 * planted cause: for each person's first correctly flagged week while a planted decline ran,
   whether the leading reason names the planted cause's family (as tests/test_explain.py judges).
 
-Spreads are the standard deviation over samples of people drawn with replacement (a person's pairs
-together). Explaining recent weeks together was to follow only if explanations flipped clearly more
-often than the signals; they flip less often (docs/research.md), so the product explains each week
-on its own.
+With `--steady 2,3,4` it also measures explanations of each person's last k scored weeks together
+(their SHAP values averaged; the drift that orders the causes stays the week's own): the leader's
+flips and the planted cause again. Spreads are the standard deviation over samples of people drawn
+with replacement (a person's pairs together). Explanations flip less often than the signals'
+leading family, and explaining recent weeks together moved the flips by less than their spread
+(docs/research.md), so the product explains each week on its own.
 The figures go to a JSON record under benchmarks/results/ (benchmarks/record.py).
 """
 
@@ -42,7 +44,7 @@ from threadpoolctl import threadpool_limits
 from features.build import FeatureRequest, build_features, feature_columns
 from features.catalog import Catalog, load_catalog
 from features.columns import family_column
-from models.explain import CONTEXT, NEVER_A_REASON, explain, family_contributions
+from models.explain import CONTEXT, NEVER_A_REASON, Attribution, attribute, explain, family_contributions
 from models.metrics import choose_weekly_flags
 from models.splits import time_split
 from models.train import FittedModel, fit_calibrated, score_rows
@@ -177,9 +179,37 @@ def spread(judged: pl.DataFrame, column: str, draws: int, seed: int) -> dict:
     return {"std": float((hits[picks].sum(axis=1) / n[picks].sum(axis=1)).std())}
 
 
-def explanation_leaders(model: FittedModel, rows: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
-    """person_id, week, family: the leading reason of each row (null where it has none)."""
-    reasons = explain(model, rows, catalog, top=1)
+def steadied_attribution(
+    model: FittedModel, score: pl.DataFrame, rows: pl.DataFrame, weeks: int
+) -> Attribution:
+    """SHAP values of each row averaged with the person's scored rows of the `weeks - 1` weeks before.
+
+    The ordering of causes by their drift still reads each row's own values: only the contributions
+    (which families raise risk, and by how much) are explained together.
+    """
+    rows = rows.select("person_id", "week").with_row_index("row")
+    back = pl.concat([rows.with_columns(pl.col("week") - pl.duration(weeks=k)) for k in range(weeks)])
+    earlier = score.join(back.select("person_id", "week").unique(), on=["person_id", "week"]).sort(
+        "person_id", "week"
+    )
+    values = attribute(model, earlier)
+    link = back.join(earlier.select("person_id", "week").with_row_index("earlier"), on=["person_id", "week"])
+    sums = np.zeros((rows.height, len(values.features)))
+    np.add.at(sums, link["row"].to_numpy(), values.values[link["earlier"].to_numpy()])
+    counts = np.bincount(link["row"].to_numpy(), minlength=rows.height)[:, None]
+    return Attribution(values=sums / counts, base_value=values.base_value, features=values.features)
+
+
+def explanation_leaders(
+    model: FittedModel, score: pl.DataFrame, rows: pl.DataFrame, catalog: Catalog, steady_weeks: int = 1
+) -> pl.DataFrame:
+    """person_id, week, family: the leading reason of each row (null where it has none).
+
+    With `steady_weeks` above 1, the SHAP values of the person's last `steady_weeks` scored weeks
+    are explained together (steadied_attribution).
+    """
+    attribution = steadied_attribution(model, score, rows, steady_weeks) if steady_weeks > 1 else None
+    reasons = explain(model, rows, catalog, top=1, attribution=attribution)
     return rows.select("person_id", "week").join(
         reasons.select("person_id", "week", "family"), on=["person_id", "week"], how="left"
     )
@@ -233,6 +263,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--world", type=int, default=None, help="a world seed (simulator/worlds.py)")
     parser.add_argument("--resamples", type=int, default=200, help="samples of people for the spreads")
+    parser.add_argument(
+        "--steady",
+        default="",
+        help="comma-separated numbers of recent weeks whose SHAP values to explain together (an attempt)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads for fitting and SHAP")
     add_arguments(parser)
     args = parser.parse_args()
@@ -272,7 +307,7 @@ def main() -> None:
             ),
             flush=True,
         )
-        leaders = explanation_leaders(model, rows, catalog)
+        leaders = explanation_leaders(model, score, rows, catalog)
         figures["explanation_flips"] = flip_rate(pairs, leaders, "family", args.resamples, args.seed)
         figures["explanation_flips_by_signal_side"] = flips_where_signals_stayed(pairs, leaders, signals)
         figures["planted_cause"] = planted_share(leaders, first, args.resamples, args.seed)
@@ -285,6 +320,20 @@ def main() -> None:
             "(bar 0.6)",
             flush=True,
         )
+        figures["steady"] = {}
+        for k in [int(part) for part in args.steady.split(",") if part.strip()]:
+            steadied = explanation_leaders(model, score, rows, catalog, k)
+            attempt = {
+                "flips": flip_rate(pairs, steadied, "family", args.resamples, args.seed),
+                "planted_cause": planted_share(steadied, first, args.resamples, args.seed),
+            }
+            figures["steady"][k] = attempt
+            flips, planted = attempt["flips"], attempt["planted_cause"]
+            print(
+                f"SHAP of {k} weeks together: leader flips {flips['rate']:.3f} ± {flips['std']:.3f}; "
+                f"planted cause named {planted['share']:.3f} ± {planted['std']:.3f}",
+                flush=True,
+            )
     figures["seconds"] = time.perf_counter() - started
     maybe_write("explanation_stability", args, figures)
 
