@@ -1,7 +1,7 @@
 """A mapped import: an HR-system or survey export plus a mapping become contract tables.
 
 Pure: a frame of text cells and a parsed mapping in, the contract tables (signals, events,
-people) out; `flows.import_cli` reads the files and writes the tables. The mapping (TOML, see
+people) out; `cli.import_commands` reads the files and writes the tables. The mapping (TOML, see
 docs/import.md) names the person column, the date format, the delimiter and the decimal mark,
 and for each table it fills the columns it comes from:
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from cli.main import app
 from flows import audit
-from flows.cli import app
 from flows.retention import RETENTION_ACTION, RetentionStep
 from flows.settings import Settings
 from flows.store import FLAG_COLUMNS, REASON_COLUMNS, FlagStore, RunRecord, audit_log, meta
