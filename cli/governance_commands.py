@@ -67,7 +67,7 @@ def _guarded(debug: bool, what: str, work: Callable[[], T]) -> T:
 def _check_pseudonym(value: str) -> str:
     import polars as pl
 
-    from features.contract import looks_like_email, looks_like_name
+    from features.masking import looks_like_email, looks_like_name
 
     value = value.strip()
     frame = pl.DataFrame({"v": [value]})

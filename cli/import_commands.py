@@ -52,7 +52,7 @@ def read_export(path: Path, mapping: TableMapping) -> pl.DataFrame:
     """An export as text cells: CSV (the mapping's delimiter, UTF-8) or Parquet (cast to text)."""
     import polars as pl
 
-    from features.contract import READ_ERRORS
+    from features.contract_specs import READ_ERRORS
     from features.table_import import MappingError
 
     if not path.is_file():
@@ -108,7 +108,8 @@ def table(
 ) -> None:
     """Convert an HR-system or survey export into contract tables by a mapping file."""
     # Here, not at the top: every `ewarn` command imports this module to list its commands.
-    from features.contract import TABLE_SPECS, check_table
+    from features.contract import check_table
+    from features.contract_specs import TABLE_SPECS
     from features.table_convert import convert, summary_lines
     from features.table_import import MappingError
     from flows.tables import write_frame

@@ -73,7 +73,7 @@ def main() -> None:
 
 def unexpected_failure(command: str, exc: BaseException) -> str:
     """One line for a failure no command explained: what failed, where, and what to do."""
-    from features.contract import mask_text
+    from features.masking import mask_text
 
     # A reader's error may quote a cell of the data: an e-mail address in it is masked.
     detail = mask_text((str(exc).strip().splitlines() or [""])[0][:300])

@@ -15,7 +15,7 @@ import polars as pl
 from features import absence, as_of_week, drift, own_normal, surveys
 from features.catalog import Catalog, SignalInfo
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
-from features.contract import person_partition
+from features.contract_specs import person_partition
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
 from features.labels import DEFAULT_OUTCOMES, add_labels
 from features.manifest import last_observed_week

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from features.contract import AUDIT_PREFIX, EVENT_NAME_PATTERN, SIGNAL_NAME_PATTERN
+from features.contract_specs import AUDIT_PREFIX, EVENT_NAME_PATTERN, SIGNAL_NAME_PATTERN
 
 _TOP_KEYS = ("person", "delimiter", "date_format", "decimal_comma", "missing", "signals", "events", "people")
 _SIGNAL_KEYS = ("date", "metrics", "signal", "value", "names")

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from cli.listing import flag_listing
 from cli.main import app
-from features.contract import SIGNALS, check_table
+from features.contract import check_table
+from features.contract_specs import SIGNALS
 from flows.landing import validate_folder
 from flows.store import FlagStore, RunRecord, StoreError, default_url
 
