@@ -102,7 +102,7 @@ def flow_failure(name: str, exc: Exception) -> typer.Exit:
     from flows.landing import ContractViolation
     from flows.lock import JobAlreadyRunningError
     from flows.nightly import NoChampionError
-    from flows.store import StoreError
+    from flows.store_schema import StoreError
     from models.splits import SplitError
     from models.tracking import TrackingUnavailableError
 

@@ -44,7 +44,7 @@ def _guarded(debug: bool, what: str, work: Callable[[], T]) -> T:
     from features.catalog import CatalogError
     from flows.exclusions import ExclusionListError
     from flows.lock import JobAlreadyRunningError
-    from flows.store import StoreError
+    from flows.store_schema import StoreError
 
     try:
         return work()
@@ -226,7 +226,7 @@ def notice(
     """Write the notice for workers from the signal catalog and the settings in force, to edit and share."""
     from flows import governance
     from flows.governance_pages import notice_html
-    from flows.store import utc_now
+    from flows.store_schema import utc_now
     from flows.tables import write_text_atomically
     from models.governance import Policy
     from models.notice import notice_markdown, notice_sections

@@ -244,7 +244,8 @@ def flags(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
     """Print the flags of the latest (or a given) nightly run: pseudonym, team, risk band, reasons, status."""
-    from flows.store import FlagStore, StoreError
+    from flows.store import FlagStore
+    from flows.store_schema import StoreError
 
     if fmt not in ("table", "csv", "json"):
         raise fail(f"--format must be table, csv or json, not {fmt!r}")

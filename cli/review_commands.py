@@ -27,7 +27,8 @@ def _settings(home: Path | None) -> Settings:
 
 def _store(settings: Settings, *, create: bool = True) -> FlagStore:
     """The flag store; `create=False` for commands that only read it (a missing one: a wrong home)."""
-    from flows.store import FlagStore, StoreError
+    from flows.store import FlagStore
+    from flows.store_schema import StoreError
 
     try:
         return FlagStore(settings.flag_store_url(), create=create)

@@ -16,7 +16,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from features.catalog import Catalog
-from flows.store import DECISIONS, OPEN, FlagStore, flags, latest_decisions, reasons, reviews, runs, team_runs
+from flows.store import FlagStore
+from flows.store_schema import DECISIONS, OPEN, flags, latest_decisions, reasons, reviews, runs, team_runs
 from models.anonymity import suppressed_in_view, total_is_safe
 from models.reviewed import false_alarm_rate_by_family
 from review.auth import User

@@ -12,8 +12,9 @@ from review_helpers import PASSWORD, fast_hashing
 from typer.testing import CliRunner
 
 from cli.review_commands import register
-from flows import store as store_module
-from flows.store import FlagStore, audit_log
+from flows import store_schema as store_module
+from flows.store import FlagStore
+from flows.store_schema import audit_log
 from review import auth
 
 runner = CliRunner()

@@ -17,7 +17,8 @@ from cli.main import app
 from features.contract import check_table
 from features.contract_specs import SIGNALS
 from flows.landing import validate_folder
-from flows.store import FlagStore, RunRecord, StoreError, default_url
+from flows.store import FlagStore, RunRecord, default_url
+from flows.store_schema import StoreError
 
 runner = CliRunner()
 HEADER = "person_id,week,signal,value\n"

@@ -14,7 +14,8 @@ from cli.main import app
 from flows import audit
 from flows.retention import RETENTION_ACTION, RetentionStep
 from flows.settings import Settings
-from flows.store import FLAG_COLUMNS, REASON_COLUMNS, FlagStore, RunRecord, audit_log, meta
+from flows.store import FlagStore, RunRecord
+from flows.store_schema import FLAG_COLUMNS, REASON_COLUMNS, audit_log, meta
 from models.retention import purge_plan
 from review.sample import fill_sample_store
 
