@@ -27,9 +27,7 @@ from sqlalchemy.engine import Connection
 from flows.store_files import file_problem, open_problem, sqlite_file
 from flows.store_schema import (
     DECISIONS,
-    FLAG_COLUMNS,
     OPEN,
-    REASON_COLUMNS,
     TEAM_COLUMNS,
     StoreError,
     audit_log,
@@ -43,6 +41,7 @@ from flows.store_schema import (
     upgrade,
     utc_now,
 )
+from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
 
 
 def default_url(home: Path) -> str:

@@ -214,26 +214,5 @@ def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
     return found
 
 
-FLAG_COLUMNS = (
-    "flag_id",
-    "person_id",
-    "team_id",
-    "risk",
-    "band",
-    "rank",
-    "leading_family",
-    "families",
-    "series",
-    "prompts",
-)
-REASON_COLUMNS = (
-    "flag_id",
-    "rank",
-    "family",
-    "family_label",
-    "signal",
-    "signal_label",
-    "contribution",
-    "sentence",
-)
+# A run's team rows. A flag's and a reason's columns are the fields of models.flag_records' records.
 TEAM_COLUMNS = ("team_id", "people", "flagged", "leading_families")

@@ -15,7 +15,8 @@ from flows import audit
 from flows.retention import RETENTION_ACTION, RetentionStep
 from flows.settings import Settings
 from flows.store import FlagStore, RunRecord
-from flows.store_schema import FLAG_COLUMNS, REASON_COLUMNS, audit_log, meta
+from flows.store_schema import audit_log, meta
+from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
 from models.retention import purge_plan
 from review.sample import fill_sample_store
 
