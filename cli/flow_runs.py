@@ -12,7 +12,8 @@ import typer
 from cli.common import EXIT_BAD_INPUT, debugging, fail
 from flows.settings import Settings
 
-# The temporary Prefect server starts in the background while a command checks its arguments.
+# The temporary Prefect server run_flow starts: it comes up in the background while the flow's
+# modules import, and prefect_api waits for it.
 prefect_starting: list = []
 
 
