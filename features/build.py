@@ -22,7 +22,7 @@ from features.columns import (
     signal_of,
 )
 from features.context import add_tenure, add_weeks_since_events, deviation_vs_team, hire_weeks
-from features.contract import person_partition
+from features.contract_specs import person_partition
 from features.grid import PERSON, WEEK, catalog_frame, series_grid
 from features.labels import DEFAULT_OUTCOMES, add_labels
 from features.manifest import last_observed_week

@@ -1,6 +1,6 @@
 """Validation that says how to fix things: hints from the refused values, and notes across tables.
 
-Pure, like `features.contract`, which calls the hints while it reports a rule's examples. A hint
+Pure, like `features.contract_rules`, which calls the hints while it reports a rule's examples. A hint
 is a guess from up to five example values (a decimal comma, a day-first date, a Sunday week);
 a note is a fact about a valid folder that is no error but usually a mistake (people without a
 `people` row, events for ids that have no signals).

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from features.contract import Problem
+from features.contract_report import Problem
 
 MANIFEST_FILE = "manifest.toml"
 _KEYS = ("observed_until",)

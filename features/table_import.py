@@ -1,7 +1,7 @@
 """A mapped import: an HR-system or survey export plus a mapping become contract tables.
 
 Pure: a frame of text cells and a parsed mapping in, the contract tables (signals, events,
-people) out; `flows.import_cli` reads the files and writes the tables. The mapping (TOML, see
+people) out; `cli.import_commands` reads the files and writes the tables. The mapping (TOML, see
 docs/import.md) names the person column, the date format, the delimiter and the decimal mark,
 and for each table it fills the columns it comes from:
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from features.contract import AUDIT_PREFIX, EVENT_NAME_PATTERN, SIGNAL_NAME_PATTERN
+from features.contract_specs import AUDIT_PREFIX, EVENT_NAME_PATTERN, SIGNAL_NAME_PATTERN
 
 _TOP_KEYS = ("person", "delimiter", "date_format", "decimal_comma", "missing", "signals", "events", "people")
 _SIGNAL_KEYS = ("date", "metrics", "signal", "value", "names")

@@ -26,8 +26,9 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features.contract import EXAMPLE_LIMIT, Problem
 from features.contract_hints import date_form
+from features.contract_report import Problem
+from features.contract_specs import EXAMPLE_LIMIT
 from features.names import normalise_event_name, normalise_signal_name
 
 PERSON_COLUMNS = ("PersonId",)

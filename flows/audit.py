@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from flows.store import audit_log, meta, utc_now
+from flows.store_schema import audit_log, meta, utc_now
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.contract import looks_like_email, looks_like_name
+from features.masking import looks_like_email, looks_like_name
 from flows.landing import Landing
 from flows.settings import Settings
 from flows.tables import write_text_atomically

@@ -26,16 +26,8 @@ from flows.landing import ContractViolation, load_landing
 from flows.lock import job_lock
 from flows.report import RunSummary, html_report
 from flows.settings import Settings
-from flows.store import (
-    FlagStore,
-    audit_log,
-    flags,
-    latest_decisions,
-    reasons,
-    reviews,
-    runs,
-    team_runs,
-)
+from flows.store import FlagStore
+from flows.store_schema import audit_log, flags, latest_decisions, reasons, reviews, runs, team_runs
 from flows.tables import write_text_atomically
 from models.governance import ERASURE, PERSON_ACTIONS, Policy, subject_access_record
 from models.notice import catalog_families

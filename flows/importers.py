@@ -18,13 +18,9 @@ from pathlib import Path
 import polars as pl
 
 from features.catalog import Catalog, coverage
-from features.contract import (
-    READ_ERRORS,
-    ValidationReport,
-    looks_like_email,
-    looks_like_name,
-    mask_identifiers,
-)
+from features.contract_report import ValidationReport
+from features.contract_specs import READ_ERRORS
+from features.masking import looks_like_email, looks_like_name, mask_identifiers
 from features.viva import VivaConversion, VivaImportError, VivaOptions, convert_person_query
 from flows.landing import validate_folder
 from flows.pseudonymise import pseudonym

@@ -21,23 +21,10 @@ from pathlib import Path
 import polars as pl
 
 from features.catalog import Catalog, coverage
-from features.contract import (
-    PARTITION_ROWS,
-    READ_ERRORS,
-    TABLES,
-    UTF8_MESSAGE,
-    Problem,
-    TableCheck,
-    TableSpec,
-    ValidationReport,
-    check_table,
-    encoding_problem,
-    partition_count,
-    read_problem,
-    summarise,
-    typed_frame,
-)
+from features.contract import UTF8_MESSAGE, check_table, encoding_problem, read_problem, typed_frame
 from features.contract_hints import cross_table_notes
+from features.contract_report import Problem, TableCheck, ValidationReport, summarise
+from features.contract_specs import PARTITION_ROWS, READ_ERRORS, TABLES, TableSpec, partition_count
 from features.manifest import MANIFEST_FILE, Manifest, parse_manifest
 
 TABLE_SUFFIXES = (".csv", ".parquet")

@@ -28,7 +28,7 @@ from features.build import (
     plan_columns,
 )
 from features.catalog import Catalog, load_catalog
-from features.contract import person_partition
+from features.contract_specs import person_partition
 from features.labels import first_outcomes
 from features.latest_week import latest_week, people_by_week
 from features.windows import LOOKBACK_WEEKS

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from features.contract import READ_ERRORS, ValidationReport
+from features.contract_report import ValidationReport
+from features.contract_specs import READ_ERRORS
 from features.manifest import MANIFEST_FILE
 from flows.landing import ContractViolation, landing_files, load_landing, validate_folder
 

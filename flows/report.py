@@ -18,6 +18,7 @@ import polars as pl
 
 from features.catalog import Catalog
 from models.anonymity import suppressed
+from models.flag_records import FlagRecord
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,14 @@ def html_report(
     for flag, sentence in reasons.sort("flag_id", "rank").select("flag_id", "sentence").iter_rows():
         sentences.setdefault(flag, []).append(sentence)
     flag_rows = []
-    for row in flags.sort("rank").iter_rows(named=True):
-        said = "".join(f"<li>{escape(s)}</li>" for s in sentences.get(row["flag_id"], []))
-        family = catalog.family(row["leading_family"]).label if row["leading_family"] else "none"
-        prompts = json.loads(row["prompts"]) if row.get("prompts") else []
+    for flag in map(FlagRecord.from_row, flags.sort("rank").iter_rows(named=True)):
+        said = "".join(f"<li>{escape(s)}</li>" for s in sentences.get(flag.flag_id, []))
+        family = catalog.family(flag.leading_family).label if flag.leading_family else "none"
         flag_rows.append(
-            f"<tr><td class='num'>{row['rank']}</td><td>{escape(row['person_id'])}</td>"
-            f"<td>{escape(row['team_id'] or '')}</td><td class='band'>{escape(row['band'])}</td>"
+            f"<tr><td class='num'>{flag.rank}</td><td>{escape(flag.person_id)}</td>"
+            f"<td>{escape(flag.team_id or '')}</td><td class='band'>{escape(flag.band)}</td>"
             f"<td>{escape(family)}</td><td><ul>{said}</ul></td>"
-            f"<td>{escape(prompts[0]) if prompts else ''}</td></tr>"
+            f"<td>{escape(flag.prompts[0]) if flag.prompts else ''}</td></tr>"
         )
     shown = visible_teams(teams, run.threshold)
     team_rows = "".join(

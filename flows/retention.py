@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from flows import audit
 from flows.settings import Settings
-from flows.store import FlagStore, audit_log, flags, reasons, reviews, runs, team_runs
+from flows.store import FlagStore
+from flows.store_schema import audit_log, flags, reasons, reviews, runs, team_runs
 from models.retention import PurgePlan, purge_plan
 
 RETENTION_ACTION = "retention_purge"

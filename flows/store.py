@@ -1,25 +1,13 @@
 """The flag store: nightly runs, their flags and reasons, and the review app's tables (SQLAlchemy).
 
 An embedded SQLite database in the home folder by default; any SQLAlchemy URL (PostgreSQL, say)
-by setting. The schema carries a version number and is upgraded in place when a store is opened.
-A nightly run is written in one transaction that first removes any earlier run for the same as-of
-week, so a re-run replaces flags instead of doubling them, and a run that dies half way leaves
-the store exactly as it was. Replacing a run never deletes reviews or audit entries, nor a flag
-that has a review: a re-run keeps it (see FlagStore.write_run). Reviews go only past their
-retention period (flows/retention.py, applied in the nightly run's transaction) or by
+by setting. The schema (`flows.store_schema`: tables, JSON columns, version) is upgraded in place
+when a store is opened. A nightly run is written in one transaction that first removes any earlier
+run for the same as-of week, so a re-run replaces flags instead of doubling them, and a run that
+dies half way leaves the store exactly as it was. Replacing a run never deletes reviews or audit
+entries, nor a flag that has a review: a re-run keeps it (see FlagStore.write_run). Reviews go only
+past their retention period (flows/retention.py, applied in the nightly run's transaction) or by
 `ewarn forget`, audit entries only by retention's pruning.
-
-JSON text columns (written by the nightly flow, read by `ewarn flags` and the review app):
-- `runs.details`: {"settings": {capacity, min_risk, cooldown_weeks, risk_rise, horizon_weeks,
-  anonymity_threshold}, "data": the data fingerprint, "model": {"name", "version", "run_id",
-  "metrics": {metric: {"ours": float, "naive": float}}, "fairness": the fairness audit dict,
-  "card": the model card (markdown)}, "leading_families": {family: number of flags}}.
-- `flags.families`: [{"family", "label", "contribution"}] for every family, largest first
-  (summed SHAP values, log-odds; positive raises risk).
-- `flags.series`: [{"signal", "label", "unit", "direction", "weeks": [ISO dates], "values":
-  [float | null], "normal": float | null}] for the signals behind the reasons, last 26 weeks.
-- `flags.prompts`: [str], the leading family's conversation prompts.
-- `team_runs.leading_families`: [family], most frequent leading families of the team's flags.
 """
 
 from __future__ import annotations
@@ -28,211 +16,37 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from flows.store_files import file_problem, open_problem, sqlite_file
-
-SCHEMA_VERSION = 4
-OPEN = "open"
-DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
-
-metadata = sa.MetaData()
-
-meta = sa.Table(
-    "ewarn_meta",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(256), nullable=False),
+from flows.store_schema import (
+    DECISIONS,
+    OPEN,
+    TEAM_COLUMNS,
+    StoreError,
+    audit_log,
+    flags,
+    latest_decisions,
+    reasons,
+    reviews,
+    runs,
+    schema_version_of,
+    team_runs,
+    upgrade,
+    utc_now,
 )
-
-runs = sa.Table(
-    "runs",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("as_of", sa.Date, nullable=False, unique=True),
-    sa.Column("finished_at", sa.String(32), nullable=False),
-    sa.Column("model_name", sa.String(64), nullable=False),
-    sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("data_sha256", sa.String(64), nullable=False),
-    sa.Column("data_last_week", sa.Date, nullable=False),
-    sa.Column("people_scored", sa.Integer, nullable=False),
-    sa.Column("flag_count", sa.Integer, nullable=False),
-    # JSON text: settings of the run, fingerprint, and the champion's metrics, fairness and card.
-    sa.Column("details", sa.Text, nullable=False),
-)
-
-flags = sa.Table(
-    "flags",
-    metadata,
-    sa.Column("flag_id", sa.String(32), primary_key=True),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("as_of", sa.Date, nullable=False, index=True),
-    sa.Column("person_id", sa.String(128), nullable=False, index=True),
-    sa.Column("team_id", sa.String(128)),
-    sa.Column("risk", sa.Float, nullable=False),
-    sa.Column("band", sa.String(16), nullable=False),
-    sa.Column("rank", sa.Integer, nullable=False),
-    sa.Column("leading_family", sa.String(64)),
-    # JSON text: contributions by family, the key signals' recent weeks, the conversation prompts.
-    sa.Column("families", sa.Text, nullable=False),
-    sa.Column("series", sa.Text, nullable=False),
-    sa.Column("prompts", sa.Text, nullable=False),
-)
-
-reasons = sa.Table(
-    "reasons",
-    metadata,
-    sa.Column("flag_id", sa.String(32), sa.ForeignKey("flags.flag_id"), primary_key=True),
-    sa.Column("rank", sa.Integer, primary_key=True),
-    sa.Column("family", sa.String(64), nullable=False),
-    sa.Column("family_label", sa.String(128), nullable=False),
-    sa.Column("signal", sa.String(128), nullable=False),
-    sa.Column("signal_label", sa.String(128), nullable=False),
-    sa.Column("contribution", sa.Float, nullable=False),
-    sa.Column("sentence", sa.Text, nullable=False),
-)
-
-team_runs = sa.Table(
-    "team_runs",
-    metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
-    sa.Column("team_id", sa.String(128), primary_key=True),
-    sa.Column("people", sa.Integer, nullable=False),
-    sa.Column("flagged", sa.Integer, nullable=False),
-    sa.Column("leading_families", sa.Text, nullable=False),
-)
-
-# Version 2: what the review app needs. Reviews point at flag ids, not rows, so that a re-run
-# which flags the same person again keeps the decision, and history outlives any run.
-reviews = sa.Table(
-    "reviews",
-    metadata,
-    sa.Column("review_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("flag_id", sa.String(32), nullable=False, index=True),
-    sa.Column("person_id", sa.String(128), nullable=False, index=True),
-    sa.Column("decision", sa.String(32), nullable=False),
-    sa.Column("note", sa.Text, nullable=False),
-    sa.Column("reviewer", sa.String(128), nullable=False),
-    sa.Column("decided_at", sa.String(32), nullable=False),
-)
-
-audit_log = sa.Table(
-    "audit_log",
-    metadata,
-    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("target", sa.String(256), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    # Version 4: where the request came from, and the hash chain (written by `flows.audit` only).
-    sa.Column("client", sa.String(64)),
-    sa.Column("prev_hash", sa.String(64)),
-    sa.Column("entry_hash", sa.String(64)),
-)
-
-users = sa.Table(
-    "users",
-    metadata,
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("teams", sa.Text, nullable=False),
-    sa.Column("password_hash", sa.String(512), nullable=False),
-    # Unused since version 4 (the review app throttles log-ins instead of locking accounts).
-    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
-    sa.Column("locked_until", sa.String(32)),
-    sa.Column("created_at", sa.String(32), nullable=False),
-)
-
-# Version 3: log-in sessions of the review app. Only a hash of the session token is kept, so a
-# copy of the database cannot be used to take over a session.
-sessions = sa.Table(
-    "sessions",
-    metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("user_name", sa.String(128), nullable=False, index=True),
-    sa.Column("csrf_token", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("expires_at", sa.String(32), nullable=False),
-)
-
-_TABLES_OF_VERSION: dict[int, tuple[sa.Table, ...]] = {
-    1: (meta, runs, flags, reasons, team_runs),
-    2: (reviews, audit_log, users),
-    3: (sessions,),
-}
-
-
-def latest_decisions() -> sa.Subquery:
-    """Each reviewed flag's newest decision (flag_id, decision): a correction replaces a decision."""
-    newest = sa.select(sa.func.max(reviews.c.review_id)).group_by(reviews.c.flag_id)
-    return (
-        sa.select(reviews.c.flag_id, reviews.c.decision)
-        .where(reviews.c.review_id.in_(newest))
-        .subquery("latest")
-    )
-
-
-class StoreError(RuntimeError):
-    """The flag store cannot be opened or used; the message says what to do."""
+from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
 
 
 def default_url(home: Path) -> str:
     """The embedded SQLite store in the home folder."""
     return f"sqlite:///{(home / 'flags.db').resolve()}"
-
-
-def utc_now() -> str:
-    """The time now, UTC, ISO 8601 to the second."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def _create_version(version: int) -> Callable[[Connection], None]:
-    def create(connection: Connection) -> None:
-        for table in _TABLES_OF_VERSION[version]:
-            table.create(connection, checkfirst=True)
-
-    return create
-
-
-def _chain_audit_log(connection: Connection) -> None:
-    from flows import audit  # imported here: flows.audit builds on this module's tables
-
-    audit.upgrade_log(connection)
-
-
-# Each step takes the schema from version n - 1 to n; a new version appends a step, never edits one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {v: _create_version(v) for v in _TABLES_OF_VERSION}
-MIGRATIONS[4] = _chain_audit_log
-
-
-def _version(connection: Connection) -> int:
-    if not sa.inspect(connection).has_table(meta.name):
-        return 0
-    value = connection.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    return int(value) if value is not None else 0
-
-
-def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema to `target` in place, one migration at a time; return the version found."""
-    with engine.begin() as connection:
-        found = _version(connection)
-        if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"The flag store has schema version {found}, newer than this ewarn understands "
-                f"({SCHEMA_VERSION}). Upgrade ewarn, or point EWARN_STORE_URL at another store."
-            )
-        for version in range(found + 1, target + 1):
-            MIGRATIONS[version](connection)
-            connection.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
-            connection.execute(sa.insert(meta).values(key="schema_version", value=str(version)))
-    return found
 
 
 @dataclass(frozen=True)
@@ -247,31 +61,6 @@ class RunRecord:
     data_last_week: date
     people_scored: int
     details: Mapping[str, Any]
-
-
-FLAG_COLUMNS = (
-    "flag_id",
-    "person_id",
-    "team_id",
-    "risk",
-    "band",
-    "rank",
-    "leading_family",
-    "families",
-    "series",
-    "prompts",
-)
-REASON_COLUMNS = (
-    "flag_id",
-    "rank",
-    "family",
-    "family_label",
-    "signal",
-    "signal_label",
-    "contribution",
-    "sentence",
-)
-TEAM_COLUMNS = ("team_id", "people", "flagged", "leading_families")
 
 
 def _rows(frame: pl.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
@@ -318,7 +107,7 @@ class FlagStore:
     def schema_version(self) -> int:
         """The schema version the store is at."""
         with self.engine.connect() as connection:
-            return _version(connection)
+            return schema_version_of(connection)
 
     def write_run(
         self,

@@ -17,6 +17,7 @@ import polars as pl
 
 from features.catalog import Catalog
 from features.windows import BASELINE_WEEKS
+from models.flag_records import FamilyShare, SignalSeries, encode_families, encode_prompts, encode_series
 
 SERIES_WEEKS = BASELINE_WEEKS
 
@@ -31,11 +32,9 @@ def families_json(contributions: pl.DataFrame, catalog: Catalog) -> dict[str, st
     out: dict[str, str] = {}
     ordered = contributions.sort(["person_id", "contribution", "family"], descending=[False, True, False])
     for (person,), part in ordered.group_by("person_id", maintain_order=True):
-        out[person] = json.dumps(
-            [
-                {"family": f, "label": catalog.family(f).label, "contribution": round(float(c), 5)}
-                for f, c in part.select("family", "contribution").iter_rows()
-            ]
+        out[person] = encode_families(
+            FamilyShare(f, catalog.family(f).label, round(float(c), 5))
+            for f, c in part.select("family", "contribution").iter_rows()
         )
     return out
 
@@ -75,17 +74,17 @@ def signal_series(
             info = catalog.signal(name)
             normal = normal_of.get(person, {}).get(f"{name}__baseline")
             items.append(
-                {
-                    "signal": name,
-                    "label": info.label,
-                    "unit": info.unit,
-                    "direction": info.direction,
-                    "weeks": [w.isoformat() for w in calendar],
-                    "values": [_round(by_key.get((person, name, w))) for w in calendar],
-                    "normal": _round(normal),
-                }
+                SignalSeries(
+                    signal=name,
+                    label=info.label,
+                    unit=info.unit,
+                    direction=info.direction,
+                    weeks=tuple(w.isoformat() for w in calendar),
+                    values=tuple(_round(by_key.get((person, name, w))) for w in calendar),
+                    normal=_round(normal),
+                )
             )
-        out[person] = json.dumps(items)
+        out[person] = encode_series(items)
     return out
 
 
@@ -120,7 +119,9 @@ def flag_rows(
         pl.Series("leading_family", [lead_of.get(p, (None, []))[0] for p in people], dtype=pl.String),
         pl.Series("families", [families.get(p, "[]") for p in people], dtype=pl.String),
         pl.Series("series", [series.get(p, "[]") for p in people], dtype=pl.String),
-        pl.Series("prompts", [json.dumps(lead_of.get(p, (None, []))[1]) for p in people], dtype=pl.String),
+        pl.Series(
+            "prompts", [encode_prompts(lead_of.get(p, (None, []))[1]) for p in people], dtype=pl.String
+        ),
     )
     ids = flags.select("person_id", "flag_id")
     reason_rows = reasons.join(ids, on="person_id", how="inner").select(

@@ -28,7 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.catalog import Catalog, load_catalog
-from flows.store import DECISIONS, OPEN, FlagStore
+from flows.store import FlagStore
+from flows.store_schema import DECISIONS, OPEN
 from review import auth, charts, queries, throttle
 from review.forms import MAX_NOTE_CHARS, client_of, form_fields
 

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from flows import audit
-from flows.store import FlagStore, sessions, users, utc_now
+from flows.store import FlagStore
+from flows.store_schema import sessions, users, utc_now
 
 ROLES = ("analyst", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

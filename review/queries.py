@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -16,8 +17,10 @@ import polars as pl
 import sqlalchemy as sa
 
 from features.catalog import Catalog
-from flows.store import DECISIONS, OPEN, FlagStore, flags, latest_decisions, reasons, reviews, runs, team_runs
+from flows.store import FlagStore
+from flows.store_schema import DECISIONS, OPEN, flags, latest_decisions, reasons, reviews, runs, team_runs
 from models.anonymity import suppressed_in_view, total_is_safe
+from models.flag_records import FlagRecord
 from models.reviewed import false_alarm_rate_by_family
 from review.auth import User
 
@@ -196,8 +199,11 @@ def flag_detail(store: FlagStore, user: User, flag_id: str) -> dict[str, Any] | 
         if row is None:
             return None
         flag = dict(row)
-        for column in ("families", "series", "prompts"):
-            flag[column] = json.loads(flag[column] or "[]")
+        record = FlagRecord.from_row(flag)
+        # The page's charts and template read plain mappings.
+        flag["families"] = [asdict(family) for family in record.families]
+        flag["series"] = [asdict(series) for series in record.series]
+        flag["prompts"] = list(record.prompts)
         flag["as_of"] = _as_date(flag["as_of"])
         flag["reasons"] = [
             dict(r)

@@ -1,7 +1,8 @@
 """A flag store filled with synthetic, realistic runs, for the review app's tests and screenshots.
 
-Writes through `FlagStore.write_run` in exactly the JSON formats the nightly flow writes (see
-`flows.store`). Pseudonyms look like real ones ("p" + 24 hex digits); nothing here is a real person.
+Writes typed flags (`models.flag_records`) through `FlagStore.write_run`, so the JSON columns come
+out exactly as the nightly flow writes them. Pseudonyms look like real ones ("p" + 24 hex digits);
+nothing here is a real person.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ import polars as pl
 
 from features.catalog import Catalog, load_catalog
 from flows.store import FlagStore, RunRecord
+from models.flag_records import (
+    FamilyShare,
+    FlagRecord,
+    ReasonRecord,
+    SignalSeries,
+    flag_frame,
+    reason_frame,
+)
 
 MODEL_NAME = "ewarn-risk"
 GENDERS = ("women", "men", "men", "women", "nonbinary")
@@ -85,17 +94,18 @@ def fill_sample_store(
         pool = list(range(len(people)))
         chosen = [i for i in drifting if rng.random() < 0.75][:n_flags]
         chosen += rng.sample([i for i in pool if i not in chosen], k=n_flags - len(chosen))
-        flag_rows, reason_rows = [], []
+        flag_rows: list[FlagRecord] = []
+        reason_rows: list[ReasonRecord] = []
         for rank, index in enumerate(sorted(chosen, key=lambda i: -_risk(seed, i, as_of)), start=1):
             person, team = people[index]
             flag, reasons = _flag(rng, catalog, person, team, as_of, rank, _risk(seed, index, as_of))
             flag_rows.append(flag)
             reason_rows += reasons
-        org.flagged[as_of] = [(f["flag_id"], f["team_id"]) for f in flag_rows]
+        org.flagged[as_of] = [(f.flag_id, str(f.team_id)) for f in flag_rows]
         team_rows = []
         for team, size in sizes.items():
-            theirs = [f for f in flag_rows if f["team_id"] == team]
-            leading = Counter(str(f["leading_family"]) for f in theirs).most_common(3)
+            theirs = [f for f in flag_rows if f.team_id == team]
+            leading = Counter(str(f.leading_family) for f in theirs).most_common(3)
             team_rows.append(
                 {
                     "team_id": team,
@@ -104,7 +114,7 @@ def fill_sample_store(
                     "leading_families": [family for family, _ in leading],
                 }
             )
-        leading_all = {f: sum(1 for r in flag_rows if r["leading_family"] == f) for f in _REASON_FAMILIES}
+        leading_all = {f: sum(1 for r in flag_rows if r.leading_family == f) for f in _REASON_FAMILIES}
         record = RunRecord(
             run_id=f"sample-{as_of.isoformat()}",
             as_of=as_of,
@@ -136,8 +146,8 @@ def fill_sample_store(
         )
         store.write_run(
             record,
-            pl.DataFrame(flag_rows),
-            pl.DataFrame(reason_rows),
+            flag_frame(flag_rows),
+            reason_frame(reason_rows),
             pl.DataFrame(
                 [{**t, "leading_families": _json(t["leading_families"])} for t in team_rows],
                 schema={
@@ -167,7 +177,7 @@ def _band(risk: float) -> str:
 
 def _flag(
     rng: random.Random, catalog: Catalog, person: str, team: str, as_of: date, rank: int, risk: float
-) -> tuple[dict[str, object], list[dict[str, object]]]:
+) -> tuple[FlagRecord, list[ReasonRecord]]:
     families = rng.sample(_REASON_FAMILIES, k=3)
     contributions = {f: 0.0 for f in catalog.families if f not in ("planned_leave",)}
     for weight, family in zip((0.9, 0.5, 0.3), families, strict=True):
@@ -175,12 +185,13 @@ def _flag(
     for family in contributions:
         if contributions[family] == 0.0:
             contributions[family] = round(rng.uniform(-0.25, 0.12), 3)
-    family_list = [
-        {"family": f, "label": catalog.family(f).label, "contribution": c}
+    family_list = tuple(
+        FamilyShare(f, catalog.family(f).label, c)
         for f, c in sorted(contributions.items(), key=lambda kv: -kv[1])
-    ]
+    )
     fid = flag_id(person, as_of)
-    reasons, series = [], []
+    reasons: list[ReasonRecord] = []
+    series: list[SignalSeries] = []
     for reason_rank, family in enumerate(families, start=1):
         signals = [s for s in catalog.signals.values() if s.family == family and s.kind == "activity"]
         info = rng.choice(signals or [s for s in catalog.signals.values() if s.family == family])
@@ -190,42 +201,42 @@ def _flag(
         level = sum(recent) / len(recent) if recent else normal
         unit = f" {info.unit}" if info.unit else ""
         reasons.append(
-            {
-                "flag_id": fid,
-                "rank": reason_rank,
-                "family": family,
-                "family_label": catalog.family(family).label,
-                "signal": info.name,
-                "signal_label": info.label,
-                "contribution": contributions[family],
-                "sentence": (
+            ReasonRecord(
+                flag_id=fid,
+                rank=reason_rank,
+                family=family,
+                family_label=catalog.family(family).label,
+                signal=info.name,
+                signal_label=info.label,
+                contribution=contributions[family],
+                sentence=(
                     f"{info.label}: {level:.1f}{unit} over the last 4 weeks, against a normal of {normal:.1f}"
                 ),
-            }
+            )
         )
         series.append(
-            {
-                "signal": info.name,
-                "label": info.label,
-                "unit": info.unit,
-                "direction": info.direction,
-                "weeks": [(as_of - timedelta(weeks=26 - i)).isoformat() for i in range(26)],
-                "values": values,
-                "normal": normal,
-            }
+            SignalSeries(
+                signal=info.name,
+                label=info.label,
+                unit=info.unit,
+                direction=info.direction,
+                weeks=tuple((as_of - timedelta(weeks=26 - i)).isoformat() for i in range(26)),
+                values=tuple(values),
+                normal=normal,
+            )
         )
-    flag = {
-        "flag_id": fid,
-        "person_id": person,
-        "team_id": team,
-        "risk": risk,
-        "band": _band(risk),
-        "rank": rank,
-        "leading_family": families[0],
-        "families": _json(family_list),
-        "series": _json(series),
-        "prompts": _json(list(catalog.family(families[0]).prompts)),
-    }
+    flag = FlagRecord(
+        flag_id=fid,
+        person_id=person,
+        team_id=team,
+        risk=risk,
+        band=_band(risk),
+        rank=rank,
+        leading_family=families[0],
+        families=family_list,
+        series=tuple(series),
+        prompts=tuple(catalog.family(families[0]).prompts),
+    )
     return flag, reasons
 
 

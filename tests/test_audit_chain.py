@@ -11,10 +11,11 @@ import typer
 from review_helpers import PASSWORD, fast_hashing
 from typer.testing import CliRunner
 
-from flows import store as store_module
-from flows.store import FlagStore, audit_log
+from cli.review_commands import register
+from flows import store_schema as store_module
+from flows.store import FlagStore
+from flows.store_schema import audit_log
 from review import auth
-from review.cli import register
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from features.catalog import CatalogError, load_catalog, readable_label
-from simulator.organisation import SIGNALS
+from simulator.constants import SIGNALS
 
 
 def test_default_catalog_describes_every_simulated_signal_but_the_noise() -> None:

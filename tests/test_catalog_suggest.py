@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.catalog import load_catalog
 from features.catalog_suggest import SignalSummary, Suggestion, guess_kind, render_suggestions
-from flows.cli import app
 from flows.simulate import write_simulation
 from simulator.organisation import simulate_organisation
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 runner = CliRunner()
 
@@ -129,7 +129,7 @@ def test_home_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
 def test_flags_without_any_reason_are_listed_with_empty_reasons() -> None:
     # A run whose flags have no reasons (signals the catalog gives no direction) comes back from
     # the store as an empty frame without column types.
-    from flows.cli import flag_listing
+    from cli.listing import flag_listing
 
     flag_rows = pl.DataFrame(
         {

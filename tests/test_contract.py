@@ -16,18 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from features.contract import (
-    PARTITION_ROWS,
-    PEOPLE,
-    SIGNALS,
-    Problem,
-    ValidationReport,
-    check_table,
-    mask_identifiers,
-    partition_count,
-    person_partition,
-)
-from flows.cli import app
+from cli.main import app
+from features.contract import check_table
+from features.contract_report import Problem, ValidationReport
+from features.contract_specs import PARTITION_ROWS, PEOPLE, SIGNALS, partition_count, person_partition
+from features.masking import mask_identifiers
 from flows.landing import (
     CSV_BYTES_PER_ROW,
     ContractViolation,
@@ -800,7 +793,7 @@ def test_sorted_table_without_repeats_skips_the_key_grouping_pass(
     def no_grouping(*args: object, **kwargs: object) -> None:
         raise AssertionError("the key grouping pass ran on a table in key order")
 
-    monkeypatch.setattr("features.contract._partition_pass", no_grouping)
+    monkeypatch.setattr("features.contract.partition_pass", no_grouping)
     assert validate_folder(tmp_path / "a", partitions=3).summary == expected.summary
     assert validate_folder(tmp_path / "t", partitions=3).summary == expected.summary
     # One repeated key, next to its twin: found all the same (by the grouping pass).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PACKAGES = ("features", "models", "flows", "review", "simulator")
+PACKAGES = ("features", "models", "flows", "review", "simulator", "cli")
 # Phrases of an experiment diary, not of a user guide.
 DIARY = re.compile(
     r"tried and not kept|\bnot kept[:.;)]|\bsession (?:\d+|one|two|three|four|five|six|seven|eight|nine)\b"

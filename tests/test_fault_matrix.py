@@ -38,7 +38,7 @@ def ewarn_command() -> list[str]:
     script = Path(sys.executable).with_name("ewarn")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from flows.cli import main; main()"]
+    return [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def child_environment(root: Path) -> dict[str, str]:

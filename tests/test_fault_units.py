@@ -12,10 +12,13 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import SIGNALS, check_table
-from flows.cli import app, flag_listing
+from cli.listing import flag_listing
+from cli.main import app
+from features.contract import check_table
+from features.contract_specs import SIGNALS
 from flows.landing import validate_folder
-from flows.store import FlagStore, RunRecord, StoreError, default_url
+from flows.store import FlagStore, RunRecord, default_url
+from flows.store_schema import StoreError
 
 runner = CliRunner()
 HEADER = "person_id,week,signal,value\n"
@@ -268,15 +271,15 @@ def test_latest_html_only_ever_shows_the_newest_week(tmp_path: Path) -> None:
 
 
 def run_main_raising(exception: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`flows.cli.main()` in a child whose command raises `exception` (Python source)."""
+    """`cli.main.main()` in a child whose command raises `exception` (Python source)."""
     script = (
         "import sys\n"
-        "import flows.cli as cli\n"
+        "import cli.main as entry\n"
         "def command():\n"
         f"    raise {exception}\n"
-        "cli.app = command\n"
+        "entry.app = command\n"
         f"sys.argv = ['ewarn', *{list(args)!r}]\n"
-        "cli.main()\n"
+        "entry.main()\n"
     )
     return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False

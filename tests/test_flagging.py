@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.catalog import load_catalog
-from flows import store as store_module
+from flows import store_schema as store_module
 from flows.report import RunSummary, html_report, markdown_summary, visible_teams
-from flows.store import FlagStore, RunRecord, StoreError, upgrade
+from flows.store import FlagStore, RunRecord
+from flows.store_schema import StoreError, upgrade
 from models.flag_details import flag_id, flag_rows, signal_series, team_rows
 from models.flagging import FlagPolicy, blocked_people, capacity_quota, choose_flags, risk_band
 from models.reviewed import false_alarm_rate_by_family, reviewed_flag_metrics

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.catalog import load_catalog
-from flows.cli import app
 from flows.modelling import prepare_tables
 from flows.settings import Settings
 from flows.store import FlagStore, default_url

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.exclusions import ExclusionListError, parse_exclusions, read_exclusions
 from flows.store import FlagStore, default_url
 from review.sample import SampleOrg, fill_sample_store

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.store import FlagStore, default_url
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def ewarn(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real command line in its own process (its umask, its exit code), run from `cwd`."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -200,7 +200,7 @@ def test_a_killed_nightly_takes_its_prefect_server_with_it(trained, tmp_path: Pa
     env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     parent = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "nightly", "--data", str(landing), "--home", str(home)],
+        [sys.executable, "-m", "cli", "nightly", "--data", str(landing), "--home", str(home)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.landing import load_landing, validate_folder
 from flows.pseudonymise import PseudonymiseError, PseudonymiseResult, pseudonym, pseudonymise_folder
 

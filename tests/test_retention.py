@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from cli.main import app
 from flows import audit
-from flows.cli import app
 from flows.retention import RETENTION_ACTION, RetentionStep
 from flows.settings import Settings
-from flows.store import FLAG_COLUMNS, REASON_COLUMNS, FlagStore, RunRecord, audit_log, meta
+from flows.store import FlagStore, RunRecord
+from flows.store_schema import audit_log, meta
+from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
 from models.retention import purge_plan
 from review.sample import fill_sample_store
 

@@ -120,7 +120,7 @@ def production_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     port = free_port()
     env = {**os.environ, "EWARN_HOME": str(tmp_path)}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import main; main()", "review", "--port", str(port)],
+        [sys.executable, "-c", "from cli.main import main; main()", "review", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from review_helpers import PASSWORD, fast_hashing
 
-from flows import store as store_module
-from flows.store import FlagStore, sessions
+from flows import store_schema as store_module
+from flows.store import FlagStore
+from flows.store_schema import sessions
 from review import auth
 
 

@@ -10,9 +10,9 @@ import typer
 from review_helpers import PASSWORD, fast_hashing
 from typer.testing import CliRunner
 
+from cli.review_commands import register
 from flows.store import FlagStore
 from review import auth
-from review.cli import register
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
 
 
 def test_ewarn_has_the_review_commands() -> None:
-    from flows.cli import app as ewarn
+    from cli.main import app as ewarn
 
     for command in (
         ["review"],

@@ -11,7 +11,8 @@ from review_helpers import ANALYST_TEAMS, TestClient, csrf_of, fast_hashing, log
 
 from features.catalog import load_catalog
 from flows import audit
-from flows.store import FlagStore, flags
+from flows.store import FlagStore
+from flows.store_schema import flags
 from review.app import create_app
 from review.sample import SampleOrg
 

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from review_helpers import ANALYST_TEAMS, PASSWORD, TestClient, csrf_of, fast_hashing, log_in, make_store
 
-from flows.store import FlagStore, flags, reviews, runs
+from flows.store import FlagStore
+from flows.store_schema import flags, reviews, runs
 from review import auth, throttle
 from review.app import SECURITY_HEADERS, create_app
 from review.sample import SampleOrg

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.schedules import NIGHTLY, RETRAIN, ScheduleError, deployments
 from flows.settings import Settings
 

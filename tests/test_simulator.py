@@ -11,14 +11,8 @@ import polars as pl
 import pytest
 
 from flows.simulate import write_simulation
-from simulator.organisation import (
-    DRIVER_SIGNALS,
-    EVENT_NAMES,
-    OUTCOME_EVENTS,
-    SIGNALS,
-    SimulatedOrganisation,
-    simulate_organisation,
-)
+from simulator.constants import DRIVER_SIGNALS, EVENT_NAMES, OUTCOME_EVENTS, SIGNALS
+from simulator.organisation import SimulatedOrganisation, simulate_organisation
 
 START = dt.date(2024, 1, 1)
 EXITS = ("resigned", "long_term_sick_leave", "contract_ended", "retired", "relocated")

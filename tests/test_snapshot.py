@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.retrain import training_plan
 from flows.settings import Settings
 from flows.store import FlagStore, default_url

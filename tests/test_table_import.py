@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.table_convert import convert
 from features.table_import import MappingError, normalise_name, parse_mapping
-from flows.cli import app
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"

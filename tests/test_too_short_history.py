@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.simulate import write_simulation
 from simulator.organisation import simulate_organisation
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.catalog import coverage, load_catalog
-from features.contract import ValidationReport
-from flows.cli import app
+from features.contract_report import ValidationReport
 from flows.landing import validate_folder
 
 runner = CliRunner()

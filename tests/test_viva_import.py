@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.names import normalise_event_name, normalise_signal_name
 from features.viva import VivaImportError, VivaOptions, convert_person_query, viva_week
-from flows.cli import app
 from flows.landing import load_landing
 from flows.pseudonymise import pseudonym
 

@@ -25,10 +25,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.build import feature_columns
 from features.catalog import load_catalog
 from flows import modelling
-from flows.cli import app
 from flows.settings import Settings
 from models.explain import explain
 from models.metrics import choose_weekly_flags
@@ -180,9 +180,9 @@ def test_person_backtest_flags_carry_reasons_in_viva_words(tables: modelling.Tra
 
 
 def _train_has_person_split() -> bool:
-    from flows import cli
+    from cli import pipeline
 
-    return "split" in inspect.signature(cli.train).parameters
+    return "split" in inspect.signature(pipeline.train).parameters
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from simulator.organisation import SimulatedOrganisation, simulate_organisation
 from simulator.worlds import (
     DEFAULT_WORLD,

@@ -61,7 +61,7 @@ def _flag_with_history(store: FlagStore, teams: list[str]) -> str:
     """The latest flag of the most often flagged person, after a decision on their first flag."""
     import sqlalchemy as sa
 
-    from flows.store import flags
+    from flows.store_schema import flags
 
     query = (
         sa.select(flags.c.person_id, sa.func.count().label("n"))

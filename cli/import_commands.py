@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.common import EXIT_BAD_INPUT, fail
+
 if TYPE_CHECKING:
     import polars as pl
 
     from features.table_import import TableMapping
-
-EXIT_BAD_INPUT = 2
 
 import_app = typer.Typer(
     name="import",
@@ -30,11 +30,6 @@ import_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
 
 
 def read_mapping(path: Path) -> TableMapping:
@@ -57,7 +52,7 @@ def read_export(path: Path, mapping: TableMapping) -> pl.DataFrame:
     """An export as text cells: CSV (the mapping's delimiter, UTF-8) or Parquet (cast to text)."""
     import polars as pl
 
-    from features.contract import READ_ERRORS
+    from features.contract_specs import READ_ERRORS
     from features.table_import import MappingError
 
     if not path.is_file():
@@ -113,7 +108,8 @@ def table(
 ) -> None:
     """Convert an HR-system or survey export into contract tables by a mapping file."""
     # Here, not at the top: every `ewarn` command imports this module to list its commands.
-    from features.contract import TABLE_SPECS, check_table
+    from features.contract import check_table
+    from features.contract_specs import TABLE_SPECS
     from features.table_convert import convert, summary_lines
     from features.table_import import MappingError
     from flows.tables import write_frame
@@ -123,7 +119,7 @@ def table(
         export = read_export(file, mapping)
         converted = convert(export, mapping, file.name)
     except MappingError as exc:
-        raise _fail(f"Cannot import {file} with {mapping_file}:\n{exc}") from None
+        raise fail(f"Cannot import {file} with {mapping_file}:\n{exc}") from None
     problems = []
     for name, frame in converted.tables.items():
         check = check_table(
@@ -134,9 +130,7 @@ def table(
         if not frame.height:
             problems.append(f"{name}: the mapping gives no rows from {file.name}")
     if problems:
-        raise _fail(
-            f"Cannot import {file}: the tables made do not meet the contract:\n" + "\n".join(problems)
-        )
+        raise fail(f"Cannot import {file}: the tables made do not meet the contract:\n" + "\n".join(problems))
     out.mkdir(parents=True, exist_ok=True)
     written = [write_frame(frame, _target(out, name)) for name, frame in converted.tables.items()]
     typer.echo(f"Imported {file.name} into {out}:")
@@ -198,7 +192,7 @@ def viva_insights(
     if pseudonymise:
         secret = os.environ.get(settings.pseudonym_key_variable, "")
         if not secret:
-            raise _fail(
+            raise fail(
                 f"--pseudonymise needs your organisation's secret key in {settings.pseudonym_key_variable} "
                 "(at least 16 characters, kept outside this project); nothing was written."
             )
@@ -206,7 +200,7 @@ def viva_insights(
     try:
         signal_catalog = load_catalog(catalog)
     except CatalogError as exc:
-        raise _fail(f"Cannot use the signal catalog: {exc}") from None
+        raise fail(f"Cannot use the signal catalog: {exc}") from None
     options = VivaOptions(
         team_column=team_column,
         audit_columns=tuple(audit_column or ()),
@@ -215,11 +209,11 @@ def viva_insights(
     try:
         result = import_viva_insights(file, out, options, signal_catalog, key)
     except ImporterError as exc:
-        raise _fail(str(exc), EXIT_BAD_INPUT if exc.bad_input else 1) from None
+        raise fail(str(exc), EXIT_BAD_INPUT if exc.bad_input else 1) from None
     except Exception as exc:
         if debug:
             raise
-        raise _fail(
+        raise fail(
             f"The import failed: {type(exc).__name__}. Earlier files in {out} are as they were. "
             "Run again with --debug to see the traceback.",
             1,

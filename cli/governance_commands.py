@@ -1,6 +1,6 @@
 """Governance commands for `ewarn`: `subject-access`, `forget`, `purge`, `report works-council`, `notice`.
 
-Kept apart from `flows/cli.py`, which calls `register(app)`. Each command checks its arguments
+`cli.main` calls `register(app)`. Each command checks its arguments
 before any work (exit 2), writes its file atomically, and audits what it did. A pseudonym that
 ewarn does not know is never repeated back: it may be a name typed by mistake.
 """
@@ -14,28 +14,18 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from cli.common import DebugOption, HomeOption, fail
 from flows.settings import Settings
 
 if TYPE_CHECKING:
     from features.catalog import Catalog
     from flows.store import FlagStore
 
-EXIT_BAD_INPUT = 2
 T = TypeVar("T")
 
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", envvar="EWARN_HOME", help="Folder for all state (default ./.ewarn)."),
-]
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback when something fails.")]
 Pseudonym = Annotated[str, typer.Argument(help="The person's pseudonym (as in `ewarn flags`), never a name.")]
 
 report_app = typer.Typer(help="Reports for the organisation's oversight bodies.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
 
 
 def _settings(home: Path | None) -> Settings:
@@ -46,7 +36,7 @@ def _settings(home: Path | None) -> Settings:
     except ValidationError as exc:
         names = ["EWARN_" + "_".join(map(str, e["loc"])).upper() for e in exc.errors()]
         problems = "; ".join(f"{name}: {e['msg']}" for name, e in zip(names, exc.errors(), strict=True))
-        raise _fail(f"A setting is out of range: {problems}.") from None
+        raise fail(f"A setting is out of range: {problems}.") from None
 
 
 def _guarded(debug: bool, what: str, work: Callable[[], T]) -> T:
@@ -54,20 +44,20 @@ def _guarded(debug: bool, what: str, work: Callable[[], T]) -> T:
     from features.catalog import CatalogError
     from flows.exclusions import ExclusionListError
     from flows.lock import JobAlreadyRunningError
-    from flows.store import StoreError
+    from flows.store_schema import StoreError
 
     try:
         return work()
     except typer.Exit:
         raise
     except (ExclusionListError, CatalogError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (StoreError, JobAlreadyRunningError) as exc:
-        raise _fail(str(exc), code=1) from None
+        raise fail(str(exc), code=1) from None
     except Exception as exc:
         if debug:
             raise
-        raise _fail(
+        raise fail(
             f"{what} failed ({type(exc).__name__}: {exc}). Run it again once the cause is fixed (it is "
             "safe to repeat); add --debug to see the traceback.",
             code=1,
@@ -77,13 +67,13 @@ def _guarded(debug: bool, what: str, work: Callable[[], T]) -> T:
 def _check_pseudonym(value: str) -> str:
     import polars as pl
 
-    from features.contract import looks_like_email, looks_like_name
+    from features.masking import looks_like_email, looks_like_name
 
     value = value.strip()
     frame = pl.DataFrame({"v": [value]})
     odd = frame.select((looks_like_email(pl.col("v")) | looks_like_name(pl.col("v"))).any()).item()
     if not value or odd or any(c.isspace() for c in value):
-        raise _fail(
+        raise fail(
             "That is not a pseudonym: it looks like an e-mail address or a name. Give the person's "
             "pseudonym (the code shown by `ewarn flags`, made by `ewarn pseudonymise` with the "
             "organisation's key); names never go into ewarn."
@@ -94,9 +84,9 @@ def _check_pseudonym(value: str) -> str:
 def _check_out(out: Path, suffixes: tuple[str, ...]) -> str:
     suffix = out.suffix.lower()
     if suffix not in suffixes:
-        raise _fail(f"{out}: the output must end in {' or '.join(suffixes)} (got {out.suffix or 'none'}).")
+        raise fail(f"{out}: the output must end in {' or '.join(suffixes)} (got {out.suffix or 'none'}).")
     if out.is_dir():
-        raise _fail(f"{out} is a folder; give a file name such as {out / ('file' + suffixes[0])}.")
+        raise fail(f"{out} is a folder; give a file name such as {out / ('file' + suffixes[0])}.")
     return suffix
 
 
@@ -132,7 +122,7 @@ def subject_access(
         record = governance.subject_access(settings, store, _catalog(settings), pseudonym)
         if record is None:
             store.audit("cli", "subject_access_refused", "person", "unknown pseudonym")
-            raise _fail(
+            raise fail(
                 "ewarn holds nothing about that pseudonym: it is not in the flag store, the audit trail, "
                 f"the opt-out list or the landing folder {settings.landing_folder()}. Check it against "
                 "`ewarn flags` or compute it again with `ewarn pseudonymise`. Nothing was written."
@@ -162,13 +152,13 @@ def forget(
     settings = _settings(home)
     asked = not yes and sys.stdin.isatty()
     if asked and not typer.confirm(f"Erase everything ewarn holds about {pseudonym}?"):
-        raise _fail("Nothing was erased.", code=1)
+        raise fail("Nothing was erased.", code=1)
 
     def work() -> None:
         store = _store(settings)
         catalog = _catalog(settings)
         if governance.subject_access(settings, store, catalog, pseudonym) is None:
-            raise _fail(
+            raise fail(
                 "ewarn holds nothing about that pseudonym (flag store, audit trail, opt-out list, landing "
                 f"folder {settings.landing_folder()}); nothing was erased. Check it against `ewarn flags`."
             )
@@ -236,7 +226,7 @@ def notice(
     """Write the notice for workers from the signal catalog and the settings in force, to edit and share."""
     from flows import governance
     from flows.governance_pages import notice_html
-    from flows.store import utc_now
+    from flows.store_schema import utc_now
     from flows.tables import write_text_atomically
     from models.governance import Policy
     from models.notice import notice_markdown, notice_sections

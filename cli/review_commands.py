@@ -1,7 +1,7 @@
 """The review app's commands for `ewarn`: `review`, `users add|list|remove`, `audit export|verify`.
 
-Kept apart from `flows/cli.py`, which calls `register(app)`. FastAPI and uvicorn are imported
-inside the commands so that `ewarn --help` stays fast.
+`cli.main` calls `register(app)`. FastAPI and uvicorn are imported inside the commands so that
+`ewarn --help` stays fast.
 """
 
 from __future__ import annotations
@@ -12,37 +12,28 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.common import HomeOption, fail
 from flows.settings import Settings
 
 if TYPE_CHECKING:
     from flows.store import FlagStore
 
-EXIT_BAD_INPUT = 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", envvar="EWARN_HOME", help="Folder for all state (default ./.ewarn)."),
-]
 
 
 def _settings(home: Path | None) -> Settings:
     return Settings(home=home) if home is not None else Settings()
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _store(settings: Settings, *, create: bool = True) -> FlagStore:
     """The flag store; `create=False` for commands that only read it (a missing one: a wrong home)."""
-    from flows.store import FlagStore, StoreError
+    from flows.store import FlagStore
+    from flows.store_schema import StoreError
 
     try:
         return FlagStore(settings.flag_store_url(), create=create)
     except StoreError as exc:
-        raise _fail(str(exc), code=1) from None
+        raise fail(str(exc), code=1) from None
 
 
 def read_password(stdin_is_tty: bool | None = None) -> str:
@@ -52,7 +43,7 @@ def read_password(stdin_is_tty: bool | None = None) -> str:
     if stdin_is_tty if stdin_is_tty is not None else sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Password again: ") != first:
-            raise _fail("The two passwords differ; nothing was changed.")
+            raise fail("The two passwords differ; nothing was changed.")
         return first
     return sys.stdin.readline().rstrip("\r\n")
 
@@ -83,13 +74,13 @@ def users_add(
         # Check what the command line says before asking for a password that would be wasted.
         check_new_user(name, role, team_list, "x" * 64)
     except UserError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     password = read_password()
     store = _store(_settings(home))
     try:
         user = add_user(store, name, role, team_list, password)
     except UserError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     store.audit("cli", "user_added", f"user:{name}", f"role={role} teams={','.join(user.teams) or 'all'}")
     sees = "every team" if user.is_admin else "teams " + ", ".join(user.teams)
     typer.echo(f"Added {role} {name!r}, who sees {sees}. Start the page with `ewarn review`.")
@@ -121,7 +112,7 @@ def users_remove(
     try:
         remove_user(store, name)
     except UserError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     store.audit("cli", "user_removed", f"user:{name}", "")
     typer.echo(f"Removed {name!r}.")
 
@@ -139,13 +130,13 @@ def audit_export(
     from flows.tables import OutputPathError, check_writable_folder
 
     if not out.parent.is_dir():
-        raise _fail(f"{out}: the folder {out.parent} does not exist.")
+        raise fail(f"{out}: the folder {out.parent} does not exist.")
     if out.is_dir():
-        raise _fail(f"{out} is a folder; give a file name such as {out / 'audit.csv'}.")
+        raise fail(f"{out} is a folder; give a file name such as {out / 'audit.csv'}.")
     try:
         check_writable_folder(out.parent, out)
     except OutputPathError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     entries = _store(_settings(home), create=False).audit_entries()
     columns = ["entry_id", "at", "actor", "action", "target", "detail", "client", "prev_hash", "entry_hash"]
     try:
@@ -161,7 +152,7 @@ def audit_export(
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:  # a full disk, say: the earlier export (if any) is as it was
-        raise _fail(
+        raise fail(
             f"Could not write {out} ({exc.strerror or exc}); it is as it was. Free some space or "
             "choose another folder, then export again.",
             code=1,
@@ -185,7 +176,7 @@ def audit_verify(home: HomeOption = None) -> None:
         if check.entries:
             verb = "is" if check.entries == 1 else "are"
             trust = f"The {entries} before it {verb} intact; do not trust the entries from there on"
-        raise _fail(
+        raise fail(
             f"The audit trail in {where} is broken: {check.problem}. {trust}. Compare with an "
             "earlier `ewarn audit export` or a backup of the store to see what changed.",
             code=1,
@@ -224,7 +215,7 @@ def review(
     try:
         catalog = load_catalog(settings.catalog)
     except CatalogError as exc:
-        raise _fail(f"Cannot use the signal catalog: {exc}") from None
+        raise fail(f"Cannot use the signal catalog: {exc}") from None
     if not list_users(store):
         typer.echo(
             "No users yet: add one first, e.g. `ewarn users add alice --role admin` "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_BAD_INPUT = 2
+from cli.common import fail
 
 catalog_app = typer.Typer(
     name="catalog",
@@ -16,11 +16,6 @@ catalog_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
 
 
 @catalog_app.command("suggest")
@@ -47,13 +42,13 @@ def suggest(
         check_writable_folder(out.parent, out)
         known = load_catalog(catalog)
     except OutputPathError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except CatalogError as exc:
-        raise _fail(f"Cannot use the signal catalog: {exc}") from None
+        raise fail(f"Cannot use the signal catalog: {exc}") from None
     try:
         text, count = suggest_catalog(data, known, horizon)
     except ContractViolation as exc:
-        raise _fail(f"{data} does not meet the input contract:\n{exc}") from None
+        raise fail(f"{data} does not meet the input contract:\n{exc}") from None
     if count == 0:
         typer.echo(f"The catalog ({known.source}) describes every signal in {data}: nothing to suggest.")
         return

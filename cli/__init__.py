@@ -1,0 +1,1 @@
+"""The `ewarn` command line: the top layer, the only package that knows both the flows and the review app."""
