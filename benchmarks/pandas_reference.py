@@ -114,8 +114,9 @@ def build_features_pandas(
     def at_as_of(frame: pd.DataFrame) -> pd.DataFrame:
         return frame if as_of is None else frame[frame[WEEK] == as_of]
 
-    # Drift for signals with a risky way: one the catalog gives, or one a fit learns (unknown signals).
-    drifting = {name for name, info in infos.items() if info.risk_sign != 0 or not info.known}
+    # Drift for signals with a risky way: one the catalog gives, or one a fit learns (unknown, not leave).
+    learnable = {n for n, info in infos.items() if not info.known and info.kind != "leave"}
+    drifting = {n for n, info in infos.items() if info.risk_sign != 0} | learnable
     own = own_normal_features(grid, drifting)
     table = widen(at_as_of(own), names, OWN_NORMAL)
     table = table.drop(columns=[f"{n}__drift_{w}w" for n in names if n not in drifting for w in DRIFT_WEEKS])

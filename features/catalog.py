@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,8 +48,8 @@ class SignalInfo:
 
     @property
     def may_have_risky_way(self) -> bool:
-        """A direction the catalog gives, or one still to learn: the catalog does not know the signal."""
-        return self.risk_sign != 0 or not self.known
+        """A direction the catalog gives, or one still to learn: an uncatalogued signal but planned leave."""
+        return self.risk_sign != 0 or (not self.known and self.kind != "leave")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Catalog:
         known = self.signals.get(name) or self.learnt.get(name)
         if known is not None:
             return known
-        kind: Kind = "survey" if name.startswith("pulse.") else "activity"
+        kind = kind_from_name(name)
         return SignalInfo(
             name=name,
             label=readable_label(name),
@@ -97,6 +98,24 @@ class Catalog:
     def family(self, name: str) -> FamilyInfo:
         """Describe a family; an unknown one gets a label derived from its name and no prompts."""
         return self.families.get(name) or FamilyInfo(name, readable_label(name), "", ())
+
+
+# What a signal's name says it is (contract names: lowercase, '_' between words). Sickness before
+# leave, so that "sick_leave_days" is an absence; pto only as a whole word (not in "laptop").
+_SICK_NAME = re.compile(r"sick|illness|absen")
+_LEAVE_NAME = re.compile(r"leave|vacation|holiday|time_?off|(^|[._])pto([._]|$)")
+_SURVEY_NAME = re.compile(r"^pulse[._]|survey|(^|[._])(1_5|1_7|0_10|1_10)$")
+
+
+def kind_from_name(name: str) -> Kind:
+    """The kind an uncatalogued signal's name tells: absence, planned leave, a survey item, else activity."""
+    if _SICK_NAME.search(name):
+        return "absence"
+    if _LEAVE_NAME.search(name):
+        return "leave"
+    if _SURVEY_NAME.search(name):
+        return "survey"
+    return "activity"
 
 
 def readable_label(name: str) -> str:
@@ -209,8 +228,9 @@ class Coverage:
                 else ""
             )
             lines[0] += (
-                f"; not described: {listed}{more}. These get a label from their name, family 'other' and "
-                "no direction (describe them in a catalog of your own: --catalog FILE)"
+                f"; not described: {listed}{more}. These get a label and kind from their name, family "
+                "'other' and a direction each training learns from its own rows (draft entries to check "
+                "with `ewarn catalog suggest`, then pass them with --catalog FILE)"
             )
         for name, meant in sorted(self.near_misses.items()):
             lines.append(f"  {name}: not in the catalog; did you mean {meant}?")

@@ -7,17 +7,19 @@ direction a training on the landing's own outcomes would learn (models.direction
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from features.catalog import Direction, Kind, readable_label
+from features.catalog import Direction, Kind, kind_from_name, readable_label
+from features.names import normalise_signal_name
 
-# Names that say what a signal is, whatever its values (whole words or parts of snake_case names).
-_LEAVE_WORDS = re.compile(r"(leave|vacation|holiday|pto|time_?off)", re.IGNORECASE)
-_SICK_WORDS = re.compile(r"(sick|illness|absen)", re.IGNORECASE)
+_NAMED_BECAUSE = {
+    "leave": "its name speaks of leave",
+    "absence": "its name speaks of sickness or absence",
+    "survey": "its name speaks of a survey",
+}
 # A survey item: answers on a 1-5 (or 0-10) scale, whole numbers, given in few of the weeks.
 _SURVEY_SCALES = ((1.0, 5.0), (0.0, 10.0))
 SPARSE_SHARE = 0.6
@@ -85,10 +87,9 @@ def summarise_signals(signals: pl.LazyFrame, names: Sequence[str]) -> list[Signa
 
 def guess_kind(summary: SignalSummary) -> tuple[Kind, str]:
     """The kind a signal most likely is, and the reason in words."""
-    if _LEAVE_WORDS.search(summary.name):
-        return "leave", "its name speaks of leave"
-    if _SICK_WORDS.search(summary.name):
-        return "absence", "its name speaks of sickness or absence"
+    named = kind_from_name(normalise_signal_name(summary.name))
+    if named != "activity":
+        return named, _NAMED_BECAUSE[named]
     on_scale = any(low <= summary.low and summary.high <= high for low, high in _SURVEY_SCALES)
     if on_scale and summary.whole_numbers and summary.observed_share < SPARSE_SHARE:
         return "survey", (

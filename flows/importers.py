@@ -88,7 +88,8 @@ class ImportResult:
         lines.append(f"  The signal catalog describes {self.catalog_known} of {total} signals.")
         if self.catalog_unknown:
             shown = ", ".join(self.catalog_unknown[:10]) + (" ..." if len(self.catalog_unknown) > 10 else "")
-            lines.append(f"  Not in it (a label from the name, no direction): {shown}")
+            lines.append(f"  Not in it (label, kind from the name; directions learnt in training): {shown}")
+            lines.append(f"  Draft entries to check: ewarn catalog suggest {self.out} --out my_catalog.toml")
         lines.append(f"Other files in {self.out} were left as they were. Next: ewarn validate {self.out}")
         return "\n".join(lines)
 

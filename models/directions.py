@@ -33,11 +33,15 @@ LEARNT_NOTE = "direction learnt from the training data, not from the catalog: ch
 
 
 def unknown_signals(features: Sequence[str], catalog: Catalog) -> list[str]:
-    """The signals among the feature columns that the catalog does not know, in column order."""
+    """The feature columns' signals whose direction is to learn (uncatalogued, not leave), in order."""
     seen: dict[str, None] = {}
     for feature in features:
         signal = signal_of(feature)
-        if signal is not None and not catalog.signal(signal).known:
+        if (
+            signal is not None
+            and catalog.signal(signal).may_have_risky_way
+            and not catalog.signal(signal).known
+        ):
             seen.setdefault(signal)
     return list(seen)
 
