@@ -21,6 +21,8 @@ from features.grid import catalog_frame, series_grid
 from features.windows import LOOKBACK_WEEKS
 from simulator.organisation import simulate_organisation
 
+pytestmark = pytest.mark.data
+
 CATALOG = load_catalog()
 BEFORE_LAST = (0, 1, 5, 20, 45, 60)
 

@@ -16,6 +16,8 @@ from flows.store import FlagStore, audit_log
 from review import auth
 from review.cli import register
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 
 

@@ -17,6 +17,8 @@ from flows.cli import app, flag_listing
 from flows.landing import validate_folder
 from flows.store import FlagStore, RunRecord, StoreError, default_url
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 HEADER = "person_id,week,signal,value\n"
 ROWS = "p1,2024-01-01,mood,3.5\np1,2024-01-08,mood,3\np2,2024-01-08,mood,4\n"

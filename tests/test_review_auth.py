@@ -14,6 +14,8 @@ from flows import store as store_module
 from flows.store import FlagStore, sessions
 from review import auth
 
+pytestmark = pytest.mark.code
+
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlagStore:

@@ -14,6 +14,8 @@ from flows.store import FlagStore
 from review import auth
 from review.cli import register
 
+pytestmark = pytest.mark.integration
+
 runner = CliRunner()
 
 

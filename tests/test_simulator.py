@@ -20,6 +20,8 @@ from simulator.organisation import (
     simulate_organisation,
 )
 
+pytestmark = pytest.mark.data
+
 START = dt.date(2024, 1, 1)
 EXITS = ("resigned", "long_term_sick_leave", "contract_ended", "retired", "relocated")
 

@@ -17,6 +17,8 @@ from flows.cli import app
 from flows.landing import load_landing
 from flows.pseudonymise import pseudonym
 
+pytestmark = pytest.mark.data
+
 runner = CliRunner()
 HEADER = (
     "PersonId,MetricDate,Collaboration_hours,After-hours collaboration (hours),eSat,"
