@@ -22,7 +22,7 @@ from flows.cli import app
 runner = CliRunner()
 PEOPLE, WEEKS = 400, 70
 # `ewarn train` is the retrain Prefect flow: every test here runs against the session's test API.
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,17 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "landing"
     result = runner.invoke(
         app, ["simulate", "--out", str(out), "--people", str(PEOPLE), "--weeks", str(WEEKS)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """150 people x 52 weeks: a person back-test fits every candidate on every fold and inner fold."""
+    out = tmp_path_factory.mktemp("train-small") / "landing"
+    result = runner.invoke(
+        app, ["simulate", "--out", str(out), "--people", "150", "--weeks", "52", "--seed", "3"]
     )
     assert result.exit_code == 0, result.output
     return out
@@ -70,10 +81,11 @@ def test_backtest_refuses_a_cutoff_outside_the_data(landing: Path, tmp_path: Pat
     assert not out.exists()
 
 
-def test_person_split_backtest_scores_every_learnable_row_once(landing: Path, tmp_path: Path) -> None:
+def test_person_split_backtest_scores_every_learnable_row_once(small_landing: Path, tmp_path: Path) -> None:
     out = tmp_path / "oof.parquet"
     result = runner.invoke(
-        app, ["backtest", "--data", str(landing), "--split", "person", "--folds", "3", "--out", str(out)]
+        app,
+        ["backtest", "--data", str(small_landing), "--split", "person", "--folds", "3", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     scores = pl.read_parquet(out)
