@@ -3,10 +3,10 @@ pseudonyms and their reasons in words, and never a raw identifier of the landing
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from review_helpers import PASSWORD, TestClient, fast_hashing, log_in
 from trained_world import NightlyRun, TrainedWorld, copy_home
 
@@ -40,12 +40,12 @@ def test_the_review_page_shows_a_real_nightlys_flags_by_pseudonym_with_their_rea
         reasoned = flags.filter(flags["flag_id"].is_in(reasons["flag_id"].unique().to_list()))
         flag = reasoned.row(0, named=True)  # the highest-ranked flag with reasons in words
         sentences = reasons.filter(reasons["flag_id"] == flag["flag_id"]).sort("rank")["sentence"].to_list()
-        assert html.escape(sentences[0]) in shown, "the queue gives each flag's top reasons"
+        assert escape(sentences[0]) in shown, "the queue gives each flag's top reasons"
 
         page = client.get(f"/flags/{flag['flag_id']}")
         assert page.status_code == 200, page.text
         assert f'Flag for <span class="pseudonym">{flag["person_id"]}</span>' in page.text
-        assert all(html.escape(sentence) in page.text for sentence in sentences)
+        assert all(escape(sentence) in page.text for sentence in sentences)
         assert "What drives the risk estimate" in page.text  # the family chart from the stored SHAP shares
 
         for text in (shown, page.text):
