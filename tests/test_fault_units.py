@@ -215,6 +215,7 @@ def test_a_damaged_mlflow_db_names_the_file_and_the_fix(tmp_path: Path, content:
     assert path.read_bytes() == content
 
 
+@pytest.mark.slow  # creates a real MLflow tracking store, migrations and all
 def test_a_truncated_mlflow_db_names_the_file_and_the_fix(tmp_path: Path) -> None:
     from models.tracking import TrackingStoreFileError, check_reachable, tracking_uri
 

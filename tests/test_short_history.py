@@ -41,6 +41,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
 
 
+@pytest.mark.slow  # an MLflow tracking store and a registry round trip per candidate
 @pytest.mark.parametrize("name", sorted(CANDIDATES))
 def test_every_candidate_is_logged_and_loaded_back_from_the_registry(name: str, registry: str) -> None:
     # The person split chooses among more candidates than the time split; each must survive the
