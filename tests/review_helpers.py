@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import copy
 import re
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,13 +31,39 @@ def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
 
 
-def make_store(tmp_path: Path, **sample: object) -> tuple[FlagStore, SampleOrg]:
-    """A fresh store with synthetic runs, an analyst `ana` (t01-t03), an admin `root`."""
-    store = FlagStore(f"sqlite:///{tmp_path / 'flags.db'}")
+def _write_store(folder: Path, **sample: object) -> tuple[FlagStore, SampleOrg]:
+    store = FlagStore(f"sqlite:///{folder / 'flags.db'}")
     org = fill_sample_store(store, **sample)  # type: ignore[arg-type]
     auth.add_user(store, "ana", "analyst", list(ANALYST_TEAMS), PASSWORD)
     auth.add_user(store, "root", "admin", [], PASSWORD)
     return store, org
+
+
+# The default sample, written once per password cost and copied for each test that asks for it.
+_TEMPLATES: dict[int, tuple[Path, SampleOrg]] = {}
+
+
+def _template() -> tuple[Path, SampleOrg]:
+    if auth.SCRYPT_N not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="ewarn-sample-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        store, org = _write_store(folder)
+        store.dispose()
+        _TEMPLATES[auth.SCRYPT_N] = (folder / "flags.db", org)
+    return _TEMPLATES[auth.SCRYPT_N]
+
+
+def make_store(tmp_path: Path, **sample: object) -> tuple[FlagStore, SampleOrg]:
+    """A fresh store with synthetic runs, an analyst `ana` (t01-t03), an admin `root`.
+
+    The default sample is a copy of one written earlier in the session (writing it costs far more
+    than copying it); a sample with other settings is written here.
+    """
+    if sample:
+        return _write_store(tmp_path, **sample)
+    template, org = _template()
+    shutil.copy2(template, tmp_path / "flags.db")
+    return FlagStore(f"sqlite:///{tmp_path / 'flags.db'}"), copy.deepcopy(org)
 
 
 def csrf_of(html: str) -> str:

@@ -17,6 +17,8 @@ from flows.store import FlagStore
 from flows.store_schema import audit_log
 from review import auth
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 
 

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.code
 
 ROOT = Path(__file__).resolve().parents[1]
 

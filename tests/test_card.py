@@ -11,6 +11,8 @@ import pytest
 from models.card import format_metric, model_card
 from models.fairness import FairnessAudit, fairness_audit
 
+pytestmark = pytest.mark.code
+
 PEOPLE = [f"pseud-{i:04d}x" for i in range(1, 13)]
 SECTIONS = (
     "## Intended use",

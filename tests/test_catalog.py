@@ -9,6 +9,8 @@ import pytest
 from features.catalog import CatalogError, load_catalog, readable_label
 from simulator.constants import SIGNALS
 
+pytestmark = pytest.mark.code
+
 
 def test_default_catalog_describes_every_simulated_signal_but_the_noise() -> None:
     catalog = load_catalog()

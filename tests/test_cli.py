@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 
+pytestmark = pytest.mark.integration
+
 runner = CliRunner()
 
 
@@ -103,6 +105,7 @@ def test_labels_need_events(tmp_path: Path) -> None:
     assert "needs the events table" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_demo_runs_the_main_job_into_the_home_folder(tmp_path: Path) -> None:
     from flows.store import FlagStore, default_url

@@ -30,6 +30,8 @@ from flows.landing import (
     validate_folder,
 )
 
+pytestmark = pytest.mark.data
+
 HEADER = "person_id,week,signal,value\n"
 SIGNALS_OK = HEADER + (
     "p1,2024-01-01,mood,3.5\n"

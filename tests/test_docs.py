@@ -12,6 +12,10 @@ import re
 import tokenize
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.code
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PACKAGES = ("features", "models", "flows", "review", "simulator", "cli")

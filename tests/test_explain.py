@@ -39,6 +39,8 @@ from models.splits import time_split
 from models.train import FittedModel, HorizonEnsemble, fit_calibrated, matrix, score_rows
 from simulator.organisation import simulate_organisation
 
+pytestmark = pytest.mark.model
+
 CATALOG = load_catalog()
 PIPELINES = ("gradient_boosting", "logistic", "logistic_with_logs")
 # Activity signals of the synthetic table and their typical weekly level.

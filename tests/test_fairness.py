@@ -15,6 +15,8 @@ from models.fairness import FOUR_FIFTHS, FairnessAudit, fairness_audit
 from models.metrics import choose_weekly_flags
 from simulator.organisation import simulate_organisation
 
+pytestmark = pytest.mark.model
+
 W1, W2 = date(2024, 1, 1), date(2024, 1, 8)
 
 

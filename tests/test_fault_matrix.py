@@ -5,9 +5,9 @@ asserts: the exit code (0 only on success, 2 for bad input, 1 for anything else)
 traceback without --debug, a message that names the file and what to do, and the stores, the
 landing folder and any earlier output unchanged by a failure (hashed before and after).
 
-The landing folders and a home with a flag store are cheap and shared by every case; a home with a
-trained champion costs a training, so it is made once, and the cases that need it are marked
-slow.
+The landing folders and a home with a flag store are cheap and shared by every case; the home with
+a trained champion is a copy of the session's trained world (tests/trained_world.py), so the
+matrix trains nothing of its own. Every case starts an `ewarn` process, so every case is slow.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from trained_world import TrainedWorld
 
 from flows.store import FlagStore, RunRecord, default_url
 from review.testing import free_port
+
+pytestmark = pytest.mark.integration
 
 LAST_WEEK = date(2024, 12, 23)  # the last week of 52 simulated weeks from 2024-01-01
 AFTER_THE_DATA = "2030-01-07"
@@ -172,17 +175,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="module")
-def trained_home(world: World) -> Path:
-    """A home with a champion trained on the good landing folder, the store home's flag store and
-    an earlier report (a nightly run would add nothing the cases look at)."""
+def trained_home(world: World, trained_world: TrainedWorld) -> Path:
+    """A home with the session's champion, the store home's flag store and an earlier report (a
+    nightly run would add nothing the cases look at). The champion learnt from another simulated
+    world of the same signals: every case here fails before or without any score of it mattering."""
     home = world.root / "trained_home"
-    done = run_ewarn(
-        ["train", "--data", str(world.landings["good"]), "--home", str(home)],
-        world.root,
-        world.root,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout
+    shutil.copytree(trained_world.home, home, ignore=shutil.ignore_patterns("flags.db", "reports", "*.lock"))
     shutil.copy2(world.store_home / "flags.db", home / "flags.db")
     (home / "reports").mkdir()
     for name in (f"nightly-{LAST_WEEK}.html", "latest.html"):
@@ -203,7 +201,6 @@ class Case:
     code: int
     says: tuple[str, ...] = ()  # in the output: the file named and what to do
     never_says: tuple[str, ...] = ()
-    slow: bool = False
     extra: tuple[str, ...] = field(default=())
 
     @property
@@ -221,7 +218,7 @@ COMMANDS: dict[str, list[str]] = {
     "review": ["review", "--home", "{home}", "--port", "{port}"],
     "audit export": ["audit", "export", "--out", "{out}", "--home", "{home}"],
 }
-# Commands whose home must hold a trained champion (their cases are slow).
+# Commands whose home must hold a trained champion.
 NEEDS_CHAMPION = ("train", "nightly")
 NOT_A_STORE = b"SQLite format 2\x00 but not really: the first page of this file was overwritten. " * 64
 WRONG_STORE_ADVICE = ("EWARN_STORE_URL", "tracking server")
@@ -248,19 +245,19 @@ CASES: list[Case] = [
     *(Case("backtest", fault, 2, says) for fault, says in CONTRACT.items() if "future" not in fault),
     Case("backtest", "short history", 2, ("weeks",)),
     Case("backtest", "unwritable output", 2, ("{out_folder}", "folder you can write")),
-    Case("train", "truncated parquet", 2, CONTRACT["truncated parquet"], slow=True),
-    Case("train", "short history", 2, ("weeks",), slow=True),
-    Case("train", "corrupt store", 1, STORE["corrupt store"], WRONG_STORE_ADVICE, slow=True),
-    Case("train", "empty mlflow.db", 1, ("mlflow.db", "0 bytes", "backup"), WRONG_STORE_ADVICE, slow=True),
-    Case("train", "corrupt mlflow.db", 1, ("mlflow.db", "backup"), WRONG_STORE_ADVICE, slow=True),
-    Case("nightly", "future date", 2, CONTRACT["future date"], slow=True),
-    Case("nightly", "as-of after the data", 2, (AFTER_THE_DATA, str(LAST_WEEK)), slow=True),
-    Case("nightly", "empty store", 1, STORE["empty store"], WRONG_STORE_ADVICE, slow=True),
-    Case("nightly", "corrupt store", 1, STORE["corrupt store"], WRONG_STORE_ADVICE, slow=True),
-    Case("nightly", "missing mlflow.db", 1, ("mlflow.db", "ewarn train"), WRONG_STORE_ADVICE, slow=True),
-    Case("nightly", "corrupt mlflow.db", 1, ("mlflow.db", "backup"), WRONG_STORE_ADVICE, slow=True),
-    Case("nightly", "unwritable output", 2, ("reports", "folder you can write"), slow=True),
-    Case("nightly", "truncated parquet", 2, ("signals.parquet", "Traceback"), slow=True, extra=("--debug",)),
+    Case("train", "truncated parquet", 2, CONTRACT["truncated parquet"]),
+    Case("train", "short history", 2, ("weeks",)),
+    Case("train", "corrupt store", 1, STORE["corrupt store"], WRONG_STORE_ADVICE),
+    Case("train", "empty mlflow.db", 1, ("mlflow.db", "0 bytes", "backup"), WRONG_STORE_ADVICE),
+    Case("train", "corrupt mlflow.db", 1, ("mlflow.db", "backup"), WRONG_STORE_ADVICE),
+    Case("nightly", "future date", 2, CONTRACT["future date"]),
+    Case("nightly", "as-of after the data", 2, (AFTER_THE_DATA, str(LAST_WEEK))),
+    Case("nightly", "empty store", 1, STORE["empty store"], WRONG_STORE_ADVICE),
+    Case("nightly", "corrupt store", 1, STORE["corrupt store"], WRONG_STORE_ADVICE),
+    Case("nightly", "missing mlflow.db", 1, ("mlflow.db", "ewarn train"), WRONG_STORE_ADVICE),
+    Case("nightly", "corrupt mlflow.db", 1, ("mlflow.db", "backup"), WRONG_STORE_ADVICE),
+    Case("nightly", "unwritable output", 2, ("reports", "folder you can write")),
+    Case("nightly", "truncated parquet", 2, ("signals.parquet", "Traceback"), extra=("--debug",)),
     Case("flags", "none", 0, ("p000001", "More after-hours messages")),
     Case("flags", "flags without reasons", 0, ("p000001", "p000002")),
     *(Case("flags", fault, 1, says, WRONG_STORE_ADVICE) for fault, says in STORE.items()),
@@ -336,11 +333,8 @@ def fingerprint(*folders: Path) -> dict[str, str]:
     return found
 
 
-def params() -> list:
-    return [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
-
-
-@pytest.mark.parametrize("case", params())
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
 def test_fault(case: Case, world: World, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     source = world.store_home
     if case.command in NEEDS_CHAMPION:  # flows: they talk to the suite's Prefect server too

@@ -20,6 +20,8 @@ from flows.landing import validate_folder
 from flows.store import FlagStore, RunRecord, default_url
 from flows.store_schema import StoreError
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 HEADER = "person_id,week,signal,value\n"
 ROWS = "p1,2024-01-01,mood,3.5\np1,2024-01-08,mood,3\np2,2024-01-08,mood,4\n"
@@ -216,6 +218,7 @@ def test_a_damaged_mlflow_db_names_the_file_and_the_fix(tmp_path: Path, content:
     assert path.read_bytes() == content
 
 
+@pytest.mark.slow  # creates a real MLflow tracking store, migrations and all
 def test_a_truncated_mlflow_db_names_the_file_and_the_fix(tmp_path: Path) -> None:
     from models.tracking import TrackingStoreFileError, check_reachable, tracking_uri
 

@@ -14,6 +14,8 @@ from polars.testing import assert_frame_equal
 from features.build import LABEL_COLUMNS, FeatureRequest, build_features, feature_columns
 from features.catalog import load_catalog
 
+pytestmark = pytest.mark.code
+
 START = date(2024, 1, 1)
 CATALOG = load_catalog()
 SIGNALS = [

@@ -20,6 +20,8 @@ from models.flag_details import flag_id, flag_rows, signal_series, team_rows
 from models.flagging import FlagPolicy, blocked_people, capacity_quota, choose_flags, risk_band
 from models.reviewed import false_alarm_rate_by_family, reviewed_flag_metrics
 
+pytestmark = pytest.mark.code
+
 WEEK = date(2025, 3, 3)
 POLICY = FlagPolicy(capacity=0.1, min_risk=0.2, cooldown_weeks=6, risk_rise=0.1)
 NO_HISTORY = pl.DataFrame(

@@ -24,7 +24,7 @@ from flows.settings import Settings
 from flows.store import FlagStore, default_url
 
 runner = CliRunner()
-pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 OLD_WEEK, LAST_RUN, LAST_WEEK = "2024-05-27", "2024-09-23", date(2024, 9, 30)
 
 

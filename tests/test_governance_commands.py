@@ -14,6 +14,8 @@ from flows.exclusions import ExclusionListError, parse_exclusions, read_exclusio
 from flows.store import FlagStore, default_url
 from review.sample import SampleOrg, fill_sample_store
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 
 
@@ -208,6 +210,7 @@ def test_features_leave_out_the_people_on_the_opt_out_list(small_landing: Path, 
     assert table["person_id"].n_unique() > 40 and not set(people) & set(table["person_id"])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_a_name_on_the_opt_out_list_stops_every_run_without_repeating_it(
     small_landing: Path, tmp_path: Path

@@ -14,6 +14,9 @@ from models.splits import known_before
 from models.train import FittedModel, HorizonEnsemble, fit_calibrated
 from simulator.organisation import simulate_organisation
 
+# Trains the product's horizon ensemble on a simulated organisation of 400 people: slow.
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
 CATALOG = load_catalog()
 DIRECTED = ("deviation", "deviation_vs_team", "trend_8w", "weeks_off_normal", *drift.OUTPUTS)
 

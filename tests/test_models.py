@@ -36,6 +36,8 @@ from models.splits import (
 )
 from models.train import HorizonEnsemble, fit_calibrated, fit_cross_calibrated, horizon_members, matrix
 
+pytestmark = pytest.mark.code
+
 START = date(2024, 1, 1)
 
 

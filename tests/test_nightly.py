@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from trained_world import NightlyRun, TrainedWorld, copy_home, fresh_home
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -19,34 +20,7 @@ from flows.lock import job_lock
 from flows.store import FlagStore, default_url
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("prefect_api")
-KEY = "a-test-key-that-is-long-enough"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, set[str]]:
-    """A pseudonymised simulated landing folder and a home with a champion trained on it."""
-    root = tmp_path_factory.mktemp("nightly")
-    raw, landing, home = root / "raw", root / "landing", root / "home"
-    made = runner.invoke(
-        app, ["simulate", "--out", str(raw), "--people", "400", "--weeks", "70", "--seed", "11"]
-    )
-    assert made.exit_code == 0, made.output
-    done = runner.invoke(app, ["pseudonymise", str(raw), str(landing)], env={"EWARN_PSEUDONYM_KEY": KEY})
-    assert done.exit_code == 0, done.output
-    trained = runner.invoke(app, ["train", "--data", str(landing), "--home", str(home)])
-    assert trained.exit_code == 0, trained.output
-    raw_ids = set(pl.read_parquet(raw / "people.parquet")["person_id"].to_list())
-    return landing, home, raw_ids
-
-
-def fresh_home(trained: tuple[Path, Path, set[str]], tmp_path: Path) -> Path:
-    """A copy of the trained home without any nightly run: the champion, no flags."""
-    import shutil
-
-    home = tmp_path / "home"
-    shutil.copytree(trained[1], home, ignore=shutil.ignore_patterns("flags.db", "reports", "*.lock"))
-    return home
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 def nightly(landing: Path, home: Path, *extra: str, env: dict | None = None):
@@ -64,11 +38,10 @@ def store_state(home: Path) -> tuple[list, list, list]:
         store.dispose()
 
 
-def test_nightly_stores_explained_flags_and_a_report_with_pseudonyms_only(trained, tmp_path: Path) -> None:
-    landing, _, raw_ids = trained
-    home = fresh_home(trained, tmp_path)
-    result = nightly(landing, home)
-    assert result.exit_code == 0, result.output
+def test_nightly_stores_explained_flags_and_a_report_with_pseudonyms_only(
+    trained_world: TrainedWorld, nightly_run: NightlyRun
+) -> None:
+    home, raw_ids = nightly_run.home, trained_world.raw_ids
     store = FlagStore(default_url(home))
     run = store.run()
     assert run is not None and run["model_version"] == "1"
@@ -92,16 +65,15 @@ def test_nightly_stores_explained_flags_and_a_report_with_pseudonyms_only(traine
     assert "<script" not in html and "src=" not in html and "href=" not in html, "the report opens offline"
     everything = html + (home / "flags.db").read_bytes().decode("latin-1")
     assert not [p for p in raw_ids if p in everything], "no raw identifier may reach the store or report"
-    assert "Report:" in result.output and "flags" in result.output
+    assert "Report:" in nightly_run.output and "flags" in nightly_run.output
+    store.dispose()
 
 
-def test_nightly_publishes_a_markdown_summary_artifact(trained, tmp_path: Path) -> None:
+def test_nightly_publishes_a_markdown_summary_artifact(nightly_run: NightlyRun) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
-    assert nightly(landing, home).exit_code == 0
+    # The session's nightly ran against this session's Prefect API, so its artifacts are there.
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ewarn-nightly-summary"]))
@@ -115,21 +87,24 @@ def test_nightly_publishes_a_markdown_summary_artifact(trained, tmp_path: Path) 
     assert links and "nightly-" in links[-1].data and ".html" in links[-1].data
 
 
-def test_rerunning_a_week_replaces_its_flags_and_never_duplicates(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
-    assert nightly(landing, home).exit_code == 0
+def test_rerunning_a_week_replaces_its_flags_and_never_duplicates(
+    trained_world: TrainedWorld, nightly_run: NightlyRun, tmp_path: Path
+) -> None:
+    home = copy_home(nightly_run.home, tmp_path)
     runs, flags, reasons = store_state(home)
-    assert nightly(landing, home).exit_code == 0
+    assert runs and flags
+    assert nightly(trained_world.landing, home).exit_code == 0
     runs2, flags2, reasons2 = store_state(home)
     assert len(runs2) == 1 and runs2[0][1] == runs[0][1] and runs2[0][0] != runs[0][0]
     strip = lambda rows: sorted(r[:1] + r[2:] for r in rows)  # noqa: E731 - the run id differs by design
     assert strip(flags2) == strip(flags) and reasons2 == reasons
 
 
-def test_open_flags_and_the_cooldown_keep_people_from_being_flagged_again(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_open_flags_and_the_cooldown_keep_people_from_being_flagged_again(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     last = pl.read_parquet(landing / "signals.parquet")["week"].max()
     earlier = last - timedelta(weeks=1)
     assert nightly(landing, home, "--as-of", str(earlier)).exit_code == 0
@@ -140,12 +115,12 @@ def test_open_flags_and_the_cooldown_keep_people_from_being_flagged_again(traine
     assert not first & second, "a person with an open flag is not flagged twice"
 
 
-def test_flags_command_prints_table_csv_and_json(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
-    empty = runner.invoke(app, ["flags", "--home", str(home)])
+def test_flags_command_prints_table_csv_and_json(
+    trained_world: TrainedWorld, nightly_run: NightlyRun, tmp_path: Path
+) -> None:
+    empty = runner.invoke(app, ["flags", "--home", str(fresh_home(trained_world, tmp_path / "empty"))])
     assert empty.exit_code == 1 and "ewarn nightly" in empty.output
-    assert nightly(landing, home).exit_code == 0
+    home = nightly_run.home  # read only: `ewarn flags` writes nothing
     as_json = runner.invoke(app, ["flags", "--home", str(home), "--format", "json"])
     assert as_json.exit_code == 0, as_json.output
     rows = json.loads(as_json.stdout)
@@ -162,10 +137,10 @@ def test_flags_command_prints_table_csv_and_json(trained, tmp_path: Path) -> Non
 
 
 def test_a_task_that_raises_leaves_the_store_and_report_as_they_were(
-    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_world: TrainedWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     last = pl.read_parquet(landing / "signals.parquet")["week"].max()
     assert nightly(landing, home, "--as-of", str(last - timedelta(weeks=1))).exit_code == 0
     before, report = store_state(home), (home / "reports" / "latest.html").read_bytes()
@@ -200,9 +175,11 @@ nightly(data=sys.argv[1], home=sys.argv[2])
 """
 
 
-def test_a_process_killed_between_scoring_and_storing_changes_nothing(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_process_killed_between_scoring_and_storing_changes_nothing(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     last = pl.read_parquet(landing / "signals.parquet")["week"].max()
     assert nightly(landing, home, "--as-of", str(last - timedelta(weeks=1))).exit_code == 0
     before, report = store_state(home), (home / "reports" / "latest.html").read_bytes()
@@ -220,9 +197,11 @@ def test_a_process_killed_between_scoring_and_storing_changes_nothing(trained, t
     assert len(store_state(home)[0]) == 2
 
 
-def test_a_second_nightly_for_the_same_home_refuses_while_one_runs(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_second_nightly_for_the_same_home_refuses_while_one_runs(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     with job_lock(home, "nightly"):
         refused = nightly(landing, home)
     assert refused.exit_code == 1
@@ -230,17 +209,19 @@ def test_a_second_nightly_for_the_same_home_refuses_while_one_runs(trained, tmp_
     assert not (home / "flags.db").exists() or store_state(home)[0] == []
 
 
-def test_no_champion_yet_says_to_train_first(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
+def test_no_champion_yet_says_to_train_first(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
     result = nightly(landing, tmp_path / "empty-home")
     assert result.exit_code == 1
     assert "no champion yet" in result.output and "ewarn train" in result.output
     assert "Traceback" not in result.output
 
 
-def test_a_landing_folder_that_fails_validation_is_bad_input(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_landing_folder_that_fails_validation_is_bad_input(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     broken = tmp_path / "broken"
     broken.mkdir()
     signals = pl.read_parquet(landing / "signals.parquet").head(1000).drop("value")
@@ -250,21 +231,21 @@ def test_a_landing_folder_that_fails_validation_is_bad_input(trained, tmp_path: 
     assert "value" in result.output and "Traceback" not in result.output
 
 
-def test_an_unreachable_tracking_store_is_a_clear_error(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
+def test_an_unreachable_tracking_store_is_a_clear_error(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
     env = {
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
     }
-    result = nightly(landing, fresh_home(trained, tmp_path), env=env)
+    result = nightly(landing, fresh_home(trained_world, tmp_path), env=env)
     assert result.exit_code == 1
     assert "MLFLOW_TRACKING_URI" in result.output and "Traceback" not in result.output
 
 
-def test_as_of_after_the_data_is_bad_input(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    result = nightly(landing, fresh_home(trained, tmp_path), "--as-of", str(date(2100, 1, 4)))
+def test_as_of_after_the_data_is_bad_input(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
+    result = nightly(landing, fresh_home(trained_world, tmp_path), "--as-of", str(date(2100, 1, 4)))
     assert result.exit_code == 2 and "after the last week" in result.output
 
 
@@ -282,12 +263,12 @@ def flag_table(home: Path) -> list[tuple]:
 
 
 def test_partitions_and_a_dask_cluster_give_the_same_flags_as_the_default_runner(
-    trained, tmp_path: Path
+    trained_world: TrainedWorld, tmp_path: Path
 ) -> None:
     from dask.distributed import LocalCluster
 
-    landing, _, _ = trained
-    homes = {name: fresh_home(trained, tmp_path / name) for name in ("whole", "threads", "dask")}
+    landing = trained_world.landing
+    homes = {name: fresh_home(trained_world, tmp_path / name) for name in ("whole", "threads", "dask")}
     assert nightly(landing, homes["whole"], "--partitions", "1").exit_code == 0
     assert nightly(landing, homes["threads"], "--partitions", "3").exit_code == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -307,7 +288,7 @@ def test_partitions_and_a_dask_cluster_give_the_same_flags_as_the_default_runner
     assert flag_table(homes["dask"]) == expected
 
 
-def test_dask_runner_options_go_together(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
+def test_dask_runner_options_go_together(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
     result = nightly(landing, tmp_path / "h", "--task-runner", "dask")
     assert result.exit_code == 2 and "--dask-address" in result.output

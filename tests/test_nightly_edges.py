@@ -15,47 +15,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from trained_world import TrainedWorld, ewarn, fresh_home
 from typer.testing import CliRunner
 
 from cli.main import app
 from flows.store import FlagStore, default_url
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def ewarn(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command line in its own process (its umask, its exit code), run from `cwd`."""
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """A simulated landing folder and a home with a champion, both made by `ewarn` run from folder A."""
-    root = tmp_path_factory.mktemp("edges")
-    cwd_a, landing, home = root / "a", root / "landing", root / "home"
-    cwd_a.mkdir()
-    made = ewarn(
-        "simulate", "--out", str(landing), "--people", "400", "--weeks", "70", "--seed", "11", cwd=cwd_a
-    )
-    assert made.returncode == 0, made.stderr
-    done = ewarn("train", "--data", str(landing), "--home", str(home), cwd=cwd_a)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return landing, home, cwd_a
-
-
-def fresh_home(trained: tuple[Path, Path, Path], tmp_path: Path) -> Path:
-    """A copy of the trained home without any nightly run: the champion, no flags."""
-    home = tmp_path / "home"
-    shutil.copytree(trained[1], home, ignore=shutil.ignore_patterns("flags.db", "reports", "*.lock"))
-    return home
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 def nightly(landing: Path, home: Path, *extra: str, env: dict | None = None):
@@ -71,8 +38,11 @@ def readable_by_others(folder: Path) -> list[str]:
     ]
 
 
-def test_mlflow_keeps_its_files_in_the_home_wherever_the_commands_run(trained, tmp_path: Path) -> None:
-    landing, home, cwd_a = trained
+def test_mlflow_keeps_its_files_in_the_home_wherever_the_commands_run(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    # The shared world was simulated, pseudonymised and trained by `ewarn` processes run from cwd_a.
+    landing, home, cwd_a = trained_world.landing, trained_world.home, trained_world.cwd
     cwd_b = tmp_path / "b"
     cwd_b.mkdir()
     moved = tmp_path / "moved-home"
@@ -112,9 +82,9 @@ def test_a_home_open_to_others_is_closed_when_ewarn_opens_it(tmp_path: Path) -> 
         assert readable_by_others(home) == []
 
 
-def test_a_night_without_flags_is_stored_and_reported(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_night_without_flags_is_stored_and_reported(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     result = nightly(landing, home, env={"EWARN_MIN_RISK": "0.99"})
     assert result.exit_code == 0, result.output
     assert "0 flags (no one was flagged)" in result.output
@@ -126,8 +96,10 @@ def test_a_night_without_flags_is_stored_and_reported(trained, tmp_path: Path) -
     store.dispose()
 
 
-def test_a_few_people_a_week_ahead_do_not_become_the_night(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
+def test_a_few_people_a_week_ahead_do_not_become_the_night(
+    trained_world: TrainedWorld, tmp_path: Path
+) -> None:
+    landing = trained_world.landing
     ragged = tmp_path / "ragged"
     shutil.copytree(landing, ragged, ignore=shutil.ignore_patterns("truth"))
     signals = pl.read_parquet(ragged / "signals.parquet")
@@ -138,7 +110,7 @@ def test_a_few_people_a_week_ahead_do_not_become_the_night(trained, tmp_path: Pa
     pl.concat([signals, ahead.with_columns(pl.lit(later).alias("week"))]).write_parquet(
         ragged / "signals.parquet"
     )
-    home = fresh_home(trained, tmp_path)
+    home = fresh_home(trained_world, tmp_path)
     default = nightly(ragged, home)
     assert default.exit_code == 0, default.output
     assert f"week of {last}:" in default.output and f"--as-of {later}" in default.output
@@ -150,9 +122,9 @@ def test_a_few_people_a_week_ahead_do_not_become_the_night(trained, tmp_path: Pa
     store.dispose()
 
 
-def test_a_rerun_keeps_the_reviewed_flags_and_says_so(trained, tmp_path: Path) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_rerun_keeps_the_reviewed_flags_and_says_so(trained_world: TrainedWorld, tmp_path: Path) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     assert nightly(landing, home).exit_code == 0
     store = FlagStore(default_url(home))
     flags = store.run_flags(store.run()["run_id"])
@@ -193,9 +165,11 @@ def _running(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_killed_nightly_takes_its_prefect_server_with_it(trained, tmp_path: Path, how: int) -> None:
-    landing, _, _ = trained
-    home = fresh_home(trained, tmp_path)
+def test_a_killed_nightly_takes_its_prefect_server_with_it(
+    trained_world: TrainedWorld, tmp_path: Path, how: int
+) -> None:
+    landing = trained_world.landing
+    home = fresh_home(trained_world, tmp_path)
     # Without a configured API the command line starts Prefect's temporary server as a child.
     env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")

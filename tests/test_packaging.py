@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from uv import find_uv_bin
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 UV = find_uv_bin()
 

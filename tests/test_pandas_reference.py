@@ -18,6 +18,9 @@ from features.build import FeatureRequest, build_features
 from features.catalog import load_catalog
 from simulator.organisation import simulate_organisation
 
+# Holds the benchmarks' reference to the product, on whole simulated tables: slow.
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = load_catalog(None)
 

@@ -8,7 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from flows.prefect_env import start_temporary_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHILD = textwrap.dedent(
     """

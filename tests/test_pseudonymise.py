@@ -15,6 +15,8 @@ from cli.main import app
 from flows.landing import load_landing, validate_folder
 from flows.pseudonymise import PseudonymiseError, PseudonymiseResult, pseudonym, pseudonymise_folder
 
+pytestmark = pytest.mark.code
+
 KEY = b"0123456789abcdef-test-key"
 OTHER_KEY = b"fedcba9876543210-test-key"
 REAL_IDS = ("jane.doe@example.com", "Bob Smith", "e1234")

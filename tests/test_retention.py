@@ -20,6 +20,8 @@ from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
 from models.retention import purge_plan
 from review.sample import fill_sample_store
 
+pytestmark = pytest.mark.code
+
 runner = CliRunner()
 LAST = date(2025, 3, 3)
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)

@@ -24,6 +24,8 @@ from flows.store import FlagStore
 from review.app import create_app
 from review.testing import free_port, serving
 
+pytestmark = pytest.mark.integration
+
 MIB = 2**20
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from models.anonymity import suppressed, suppressed_in_view, total_is_safe
+
+pytestmark = pytest.mark.code
 
 
 def test_small_teams_are_hidden_and_nothing_else_when_two_small_ones_cover_each_other() -> None:

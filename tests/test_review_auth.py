@@ -15,6 +15,8 @@ from flows.store import FlagStore
 from flows.store_schema import sessions
 from review import auth
 
+pytestmark = pytest.mark.code
+
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlagStore:

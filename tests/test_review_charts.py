@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from review.app import render_markdown
 from review.charts import family_bars, signal_line, trend_line
+
+pytestmark = pytest.mark.code
 
 SVG = "{http://www.w3.org/2000/svg}"
 

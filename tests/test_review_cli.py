@@ -14,6 +14,8 @@ from cli.review_commands import register
 from flows.store import FlagStore
 from review import auth
 
+pytestmark = pytest.mark.integration
+
 runner = CliRunner()
 
 

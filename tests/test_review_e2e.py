@@ -17,6 +17,8 @@ from review_helpers import PASSWORD, fast_hashing, make_store
 from review.app import create_app
 from review.testing import serving
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 CHROMIUM = os.environ.get("EWARN_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("EWARN_REQUIRE_BROWSER") == "1"
 

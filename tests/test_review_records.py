@@ -16,6 +16,8 @@ from flows.store_schema import flags
 from review.app import create_app
 from review.sample import SampleOrg
 
+pytestmark = pytest.mark.code
+
 ANALYST_ADDRESS = ("10.1.2.3", 51000)
 
 

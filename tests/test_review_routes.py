@@ -16,6 +16,8 @@ from review import auth, throttle
 from review.app import SECURITY_HEADERS, create_app
 from review.sample import SampleOrg
 
+pytestmark = pytest.mark.code
+
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FlagStore, SampleOrg]:

@@ -7,6 +7,8 @@ import pytest
 from review import throttle
 from review.throttle import LoginGuard, client_key
 
+pytestmark = pytest.mark.code
+
 
 class Clock:
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ from cli.main import app
 from flows.schedules import NIGHTLY, RETRAIN, ScheduleError, deployments
 from flows.settings import Settings
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 def registered(settings: Settings) -> dict[str, object]:

@@ -16,6 +16,8 @@ from models.history_words import absence_span_words, long_normal_words
 from models.splits import person_folds
 from models.train import fit_cross_calibrated, from_calibrated
 
+pytestmark = pytest.mark.model
+
 
 def small_table(people: int = 120, seed: int = 0) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
@@ -33,8 +35,15 @@ def small_table(people: int = 120, seed: int = 0) -> pl.DataFrame:
     )
 
 
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One tracking store for every candidate: creating a store costs more than logging a model."""
+    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+
+
+@pytest.mark.slow  # an MLflow tracking store and a registry round trip per candidate
 @pytest.mark.parametrize("name", sorted(CANDIDATES))
-def test_every_candidate_is_logged_and_loaded_back_from_the_registry(name: str, tmp_path) -> None:
+def test_every_candidate_is_logged_and_loaded_back_from_the_registry(name: str, registry: str) -> None:
     # The person split chooses among more candidates than the time split; each must survive the
     # registry's safe loading (skops), or `ewarn train --split person` fails at the very end.
     from models.tracking import load_model, log_training
@@ -42,7 +51,7 @@ def test_every_candidate_is_logged_and_loaded_back_from_the_registry(name: str, 
     rows = small_table()
     features = ["a__level_4w", "b__level_4w"]
     model = fit_cross_calibrated(name, rows, person_folds(rows, 3), features)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = registry
     example = rows.select(features).to_numpy().astype(np.float32)
     record = log_training(
         uri,

@@ -14,6 +14,8 @@ from flows.simulate import write_simulation
 from simulator.constants import DRIVER_SIGNALS, EVENT_NAMES, OUTCOME_EVENTS, SIGNALS
 from simulator.organisation import SimulatedOrganisation, simulate_organisation
 
+pytestmark = pytest.mark.data
+
 START = dt.date(2024, 1, 1)
 EXITS = ("resigned", "long_term_sick_leave", "contract_ended", "retired", "relocated")
 

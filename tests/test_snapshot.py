@@ -24,6 +24,8 @@ from flows.settings import Settings
 from flows.store import FlagStore, default_url
 from models.promotion import decide
 
+pytestmark = pytest.mark.integration
+
 runner = CliRunner()
 KEY = "a-test-key-that-is-long-enough"
 PEOPLE = 600

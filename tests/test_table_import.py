@@ -15,6 +15,8 @@ from cli.main import app
 from features.table_convert import convert
 from features.table_import import MappingError, normalise_name, parse_mapping
 
+pytestmark = pytest.mark.data
+
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 

@@ -15,7 +15,7 @@ from flows.simulate import write_simulation
 from simulator.organisation import simulate_organisation
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from cli.main import app
 runner = CliRunner()
 PEOPLE, WEEKS = 400, 70
 # `ewarn train` is the retrain Prefect flow: every test here runs against the session's test API.
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,17 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "landing"
     result = runner.invoke(
         app, ["simulate", "--out", str(out), "--people", str(PEOPLE), "--weeks", str(WEEKS)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """150 people x 52 weeks, for what does not depend on the size of the organisation."""
+    out = tmp_path_factory.mktemp("train-small") / "landing"
+    result = runner.invoke(
+        app, ["simulate", "--out", str(out), "--people", "150", "--weeks", "52", "--seed", "3"]
     )
     assert result.exit_code == 0, result.output
     return out
@@ -70,10 +81,11 @@ def test_backtest_refuses_a_cutoff_outside_the_data(landing: Path, tmp_path: Pat
     assert not out.exists()
 
 
-def test_person_split_backtest_scores_every_learnable_row_once(landing: Path, tmp_path: Path) -> None:
+def test_person_split_backtest_scores_every_learnable_row_once(small_landing: Path, tmp_path: Path) -> None:
     out = tmp_path / "oof.parquet"
     result = runner.invoke(
-        app, ["backtest", "--data", str(landing), "--split", "person", "--folds", "3", "--out", str(out)]
+        app,
+        ["backtest", "--data", str(small_landing), "--split", "person", "--folds", "3", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     scores = pl.read_parquet(out)
@@ -81,8 +93,9 @@ def test_person_split_backtest_scores_every_learnable_row_once(landing: Path, tm
 
 
 def test_train_registers_champion_then_challenger_then_a_promoted_champion(
-    landing: Path, tmp_path: Path
+    small_landing: Path, tmp_path: Path
 ) -> None:
+    landing = small_landing  # what is asserted is the registry's bookkeeping, not the model
     home = tmp_path / "home"
     uri = f"sqlite:///{home / 'mlflow.db'}"
     first = runner.invoke(app, ["train", "--data", str(landing), "--home", str(home)])
@@ -149,7 +162,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_train_against_a_real_mlflow_server_on_loopback(landing: Path, tmp_path: Path) -> None:
+def test_train_against_a_real_mlflow_server_on_loopback(small_landing: Path, tmp_path: Path) -> None:
     port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(
@@ -186,7 +199,7 @@ def test_train_against_a_real_mlflow_server_on_loopback(landing: Path, tmp_path:
             time.sleep(0.5)
         result = runner.invoke(
             app,
-            ["train", "--data", str(landing), "--home", str(tmp_path / "home")],
+            ["train", "--data", str(small_landing), "--home", str(tmp_path / "home")],
             env={"MLFLOW_TRACKING_URI": uri},
         )
         assert result.exit_code == 0, result.output

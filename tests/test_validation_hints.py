@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
 from features.catalog import coverage, load_catalog
 from features.contract_report import ValidationReport
 from flows.landing import validate_folder
+
+pytestmark = pytest.mark.code
 
 runner = CliRunner()
 HEADER = "person_id,week,signal,value\n"

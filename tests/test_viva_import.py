@@ -17,6 +17,8 @@ from features.viva import VivaImportError, VivaOptions, convert_person_query, vi
 from flows.landing import load_landing
 from flows.pseudonymise import pseudonym
 
+pytestmark = pytest.mark.data
+
 runner = CliRunner()
 HEADER = (
     "PersonId,MetricDate,Collaboration_hours,After-hours collaboration (hours),eSat,"

@@ -35,6 +35,8 @@ from models.metrics import choose_weekly_flags
 from models.splits import learnable, person_folds
 from models.train import fit_cross_calibrated, score_rows
 
+pytestmark = pytest.mark.integration
+
 runner = CliRunner()
 CATALOG = load_catalog()
 SYNTHETIC_SHARE = 0.08

@@ -21,6 +21,8 @@ from simulator.worlds import (
     world_for,
 )
 
+pytestmark = pytest.mark.data
+
 runner = CliRunner()
 
 # Digests of the frames the simulator wrote for 120 people x 40 weeks, people seed 5, before worlds
