@@ -36,9 +36,13 @@ def validate(
     """
     from flows.landing import validate_folder
 
-    signal_catalog = load_catalog(make_settings(catalog=catalog))
+    settings = make_settings(catalog=catalog)
     report = validate_folder(
-        folder, allow_real_identifiers=allow_real_identifiers, notes=True, catalog=signal_catalog
+        folder,
+        allow_real_identifiers=allow_real_identifiers,
+        notes=True,
+        catalog=load_catalog(settings),
+        anonymity_threshold=settings.anonymity_threshold,
     )
     typer.echo(report.render())
     if not report.ok:

@@ -31,7 +31,7 @@ def run_retrain(
     settings: Settings,
     cutoff: date | None,
     promote: bool,
-    capacity: float,
+    capacity: float | None,
     *,
     split: str | None = None,
     folds: int | None = None,

@@ -43,7 +43,7 @@ def demo(
     started = time.perf_counter()
     typer.echo(f"Simulating {people:,} people x {weeks} weeks into {landing_dir} ...")
     write_simulation(simulate_organisation(people, weeks, seed), landing_dir)
-    summary = run_flow("train", debug, lambda: run_retrain(settings, None, False, 0.02), total=6)
+    summary = run_flow("train", debug, lambda: run_retrain(settings, None, False, None), total=6)
     _print_training(summary)
     result = run_flow("nightly", debug, lambda: run_nightly(settings, None), total=7)
     _print_nightly(result, settings)
@@ -74,9 +74,14 @@ def backtest(
     ] = "time",
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Folds for --split person.")] = 5,
     capacity: Annotated[
-        float,
-        typer.Option("--capacity", min=0.001, max=0.5, help="Share of people reviewers can see each week."),
-    ] = 0.02,
+        float | None,
+        typer.Option(
+            "--capacity",
+            min=0.001,
+            max=0.5,
+            help="Share of people reviewers can see each week (default: EWARN_CAPACITY, else 2%).",
+        ),
+    ] = None,
     horizon: Annotated[int | None, typer.Option("--horizon", min=1, help="Weeks ahead (default 12).")] = None,
     catalog: CatalogOption = None,
 ) -> None:
@@ -110,7 +115,7 @@ def backtest(
             cutoff=cutoff_date,
             split=split,
             folds=folds,
-            capacity=capacity,
+            capacity=settings.capacity if capacity is None else capacity,
             catalog=signal_catalog,
         )
     except SplitError as exc:
@@ -130,8 +135,11 @@ def train(
         bool, typer.Option("--promote", help="Make this version the champion whatever the comparison says.")
     ] = False,
     capacity: Annotated[
-        float, typer.Option("--capacity", min=0.001, max=0.5, help="Reviewer capacity.")
-    ] = 0.02,
+        float | None,
+        typer.Option(
+            "--capacity", min=0.001, max=0.5, help="Reviewer capacity (default: EWARN_CAPACITY, else 2%)."
+        ),
+    ] = None,
     split: Annotated[
         str | None,
         typer.Option(

@@ -46,6 +46,8 @@ class ValidationReport:
     files: dict[str, str] = field(default_factory=dict)
     # Facts about a valid folder that are no error but often a mistake (features.contract_hints).
     notes: tuple[str, ...] = ()
+    # The deployment's smallest team shown in aggregates (flows.settings), for the summary's count.
+    anonymity_threshold: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -212,9 +214,6 @@ def summarise(profiles: Mapping[str, TableProfile], files: Mapping[str, str]) ->
     return summary
 
 
-ANONYMITY_THRESHOLD = 5  # the default of flows.settings; teams smaller than this are never shown
-
-
 def plural(count: int, word: str, words: str | None = None) -> str:
     """`count` and the word in the singular or the plural, e.g. "1 person", "3 people"."""
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
@@ -245,14 +244,15 @@ def _render_summary(report: ValidationReport) -> str:
     people = report.summary.get("people")
     if people:
         sizes = sorted(people["team_sizes"])
-        small = sum(size < ANONYMITY_THRESHOLD for size in sizes)
+        threshold = report.anonymity_threshold
         # Sizes as a range only: which team is how small is not the validator's business to print.
         shown = f"sizes {sizes[0]} to {sizes[-1]}, median {sizes[len(sizes) // 2]}" if sizes else "none"
-        lines.append(
-            f"{people['file']}: {plural(people['rows'], 'person', 'people')}"
-            f" in {plural(people['teams'], 'team')} ({shown}); {small:,} below the anonymity threshold of"
-            f" {ANONYMITY_THRESHOLD}, so never shown in team views"
-        )
+        teams = plural(people["teams"], "team")
+        line = f"{people['file']}: {plural(people['rows'], 'person', 'people')} in {teams} ({shown})"
+        if threshold is not None:
+            small = sum(size < threshold for size in sizes)
+            line += f"; {small:,} below the anonymity threshold of {threshold}, so never shown in team views"
+        lines.append(line)
     elif "people" not in report.files:
         lines.append("people: not present (optional; team views and fairness audits need it).")
     manifest = report.summary.get("manifest")

@@ -29,6 +29,7 @@ from flows.settings import Settings
 from flows.store import FlagStore
 from flows.store_schema import audit_log, flags, latest_decisions, reasons, reviews, runs, team_runs
 from flows.tables import write_text_atomically
+from models.fairness import DEFAULT_THRESHOLD
 from models.governance import ERASURE, PERSON_ACTIONS, Policy, subject_access_record
 from models.notice import catalog_families
 from models.works_council import works_council_summary
@@ -255,7 +256,7 @@ def _report_html(store: FlagStore, run: dict[str, Any], catalog: Catalog) -> str
         people_scored=run["people_scored"],
         capacity=chosen.get("capacity", 0.0),
         min_risk=chosen.get("min_risk", 0.0),
-        threshold=chosen.get("anonymity_threshold", 5),
+        threshold=chosen.get("anonymity_threshold", DEFAULT_THRESHOLD),
     )
     run_id = run["run_id"]
     return html_report(
@@ -263,17 +264,14 @@ def _report_html(store: FlagStore, run: dict[str, Any], catalog: Catalog) -> str
     )
 
 
-def model_versions(home: Path) -> list[dict[str, Any]] | None:
+def model_versions(settings: Settings) -> list[dict[str, Any]] | None:
     """Every registered model version and why it got its role; [] before any training, None if unreadable."""
-    import os
-
     from models.tracking import model_versions as registered
-    from models.tracking import tracking_uri
 
-    if not os.environ.get("MLFLOW_TRACKING_URI", "").strip() and not (home / "mlflow.db").exists():
+    if not settings.tracking_uri and not (settings.resolved_home() / "mlflow.db").exists():
         return []
     try:
-        return registered(tracking_uri(home))
+        return registered(settings.mlflow_uri())
     except Exception:  # a tracking server that is down must not stop a report that can say so
         return None
 
@@ -324,7 +322,7 @@ def works_council(
         months=months,
         now=now,
         fairness=fairness,
-        versions=model_versions(settings.resolved_home()),
+        versions=model_versions(settings),
         opt_outs=len(excluded_people(settings)),
         catalog_families=catalog_families(catalog),
     )

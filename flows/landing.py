@@ -98,6 +98,7 @@ def validate_folder(
     partitions: int | None = None,
     notes: bool = False,
     catalog: Catalog | None = None,
+    anonymity_threshold: int | None = None,
 ) -> ValidationReport:
     """Check a landing folder against input contract v1 and report every problem found.
 
@@ -107,8 +108,10 @@ def validate_folder(
     table's size, see `table_partitions`); the report is the same for any number.
     With `notes`, a valid folder's report also notes ids that do not meet across the tables
     (one more pass over the signals' ids) and, given a `catalog`, how many signals it describes.
+    `anonymity_threshold` (the settings') lets the summary count the teams too small to be shown.
     """
     report, frames = _inspect(Path(folder), allow_real_identifiers, require_events, partitions)
+    report = dataclasses.replace(report, anonymity_threshold=anonymity_threshold)
     if not (notes and report.ok):
         return report
     found = cross_table_notes(frames["signals"], frames.get("events"), frames.get("people"), report.files)

@@ -25,7 +25,6 @@ from flows.exclusions import honour_exclusions
 from flows.landing import Landing, landing_files, load_landing
 from flows.settings import Settings
 from models.backtest import BacktestResult, naive_table, person_backtest, time_backtest
-from models.metrics import DEFAULT_CAPACITY
 from models.splits import SplitError, learnable, too_short, unlabelled, weeks_needed
 from models.tracking import (
     ChampionInfo,
@@ -139,7 +138,7 @@ def backtest(
     cutoff: date | None = None,
     split: str = "time",
     folds: int = 5,
-    capacity: float = DEFAULT_CAPACITY,
+    capacity: float,
     catalog: Catalog | None = None,
 ) -> BacktestResult:
     """Run the back-test the user asked for on prepared tables."""

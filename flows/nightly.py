@@ -319,7 +319,6 @@ def nightly(
 
 def run_nightly(settings: Settings, requested_as_of: date | None = None) -> NightlyResult:
     """The body of the nightly flow (call it inside a flow run, or through `nightly`)."""
-    from models.tracking import tracking_uri
 
     home = settings.resolved_home()
     with job_lock(home, "nightly"):
@@ -333,7 +332,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         step(f"Building features for the week of {as_of}")
         rows = as_of_features(landing, catalog, as_of, settings)
         step("Loading the champion model")
-        champion = load_champion(tracking_uri(home))
+        champion = load_champion(settings.mlflow_uri())
         history = read_history(store, as_of)
         step(f"Scoring {rows.height:,} people")
         scored = score(

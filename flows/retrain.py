@@ -45,7 +45,6 @@ from models.card import model_card
 from models.directions import LEARNT_DIRECTIONS
 from models.fairness import FairnessAudit, fairness_audit
 from models.importance import global_importance, importance_figure
-from models.metrics import DEFAULT_CAPACITY
 from models.promotion import DEFAULT_MARGIN, PromotionDecision, decide
 from models.reviewed import reviewed_flag_metrics
 from models.splits import known_before, learnable, person_folds
@@ -217,7 +216,7 @@ def retrain(
     home: str | None = None,
     cutoff: str | None = None,
     promote: bool = False,
-    capacity: float = DEFAULT_CAPACITY,
+    capacity: float | None = None,
     catalog_path: str | None = None,
     split: str | None = None,
     folds: int | None = None,
@@ -269,18 +268,20 @@ def run_retrain(
     *,
     cutoff: date | None = None,
     promote: bool = False,
-    capacity: float = DEFAULT_CAPACITY,
+    capacity: float | None = None,
     margin: float = DEFAULT_MARGIN,
     split: str | None = None,
     folds: int | None = None,
     horizon: int | None = None,
 ) -> TrainingSummary:
-    """The body of the retrain flow (call it inside a flow run, or through `retrain`)."""
-    from models.tracking import tracking_uri
+    """The body of the retrain flow (call it inside a flow run, or through `retrain`).
 
+    `capacity` None: the settings' (EWARN_CAPACITY), for the back-test and the model card alike.
+    """
+    capacity = settings.capacity if capacity is None else capacity
     home = settings.resolved_home()
     with job_lock(home, "retrain"):
-        uri = tracking_uri(home)
+        uri = settings.mlflow_uri()
         check_tracking(uri)
         # Read before the training: a flag store that cannot be read fails the run at once.
         reviewed = read_reviews(settings.flag_store_url())

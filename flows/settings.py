@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.fairness import DEFAULT_THRESHOLD
+from models.metrics import DEFAULT_CAPACITY
 
 
 class Settings(BaseSettings):
@@ -22,10 +25,12 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of the flag store; default SQLite in HOME/flags.db."
     )
     horizon_weeks: int = Field(default=12, ge=1, le=104, description="Weeks ahead a flag warns about.")
-    anonymity_threshold: int = Field(default=5, ge=2, description="Smallest team shown in aggregates.")
+    anonymity_threshold: int = Field(
+        default=DEFAULT_THRESHOLD, ge=2, description="Smallest team shown in aggregates."
+    )
     outcome_events: tuple[str, ...] = ("resigned", "long_term_sick_leave")
     capacity: float = Field(
-        default=0.02, gt=0, le=0.5, description="Share of people reviewers can look at each week."
+        default=DEFAULT_CAPACITY, gt=0, le=0.5, description="Share of people reviewers can look at each week."
     )
     min_risk: float = Field(default=0.10, ge=0, le=1, description="No flag below this calibrated risk.")
     cooldown_weeks: int = Field(
@@ -53,6 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="Opt-out list: pseudonyms no run scores, flags or trains on (HOME/exclusions.txt).",
     )
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "EWARN_TRACKING_URI"),
+        description="MLflow tracking server (MLFLOW_TRACKING_URI); default: an SQLite store in the home.",
+    )
     pseudonym_key_variable: str = Field(
         default="EWARN_PSEUDONYM_KEY",
         description="Environment variable holding the organisation's secret pseudonymisation key.",
@@ -69,6 +79,12 @@ class Settings(BaseSettings):
     def exclusions_file(self) -> Path:
         """The opt-out list: one pseudonym a line (see flows.exclusions)."""
         return (self.exclusions or self.resolved_home() / "exclusions.txt").expanduser().resolve()
+
+    def mlflow_uri(self) -> str:
+        """The MLflow tracking and registry URI: the configured server, else the home's own store."""
+        from models.tracking import tracking_uri
+
+        return tracking_uri(self.resolved_home(), self.tracking_uri)
 
     def flag_store_url(self) -> str:
         """SQLAlchemy URL of the flag store."""

@@ -12,6 +12,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from models.metrics import DEFAULT_CAPACITY
+
 # Calibrated risk of an outcome within the horizon -> words for reviewers (never raw numbers).
 BANDS = ((0.5, "very high"), (0.25, "high"), (0.0, "elevated"))
 
@@ -20,7 +22,7 @@ BANDS = ((0.5, "very high"), (0.25, "high"), (0.0, "elevated"))
 class FlagPolicy:
     """How many people reviewers can see, and when someone is flagged again."""
 
-    capacity: float = 0.02
+    capacity: float = DEFAULT_CAPACITY
     min_risk: float = 0.10
     cooldown_weeks: int = 6
     risk_rise: float = 0.10

@@ -49,9 +49,9 @@ class TrackingStoreFileError(TrackingUnavailableError):
     """The tracking store's SQLite file is missing, empty or damaged: waiting and retrying cannot help."""
 
 
-def tracking_uri(home: Path) -> str:
-    """MLFLOW_TRACKING_URI when set (a real server), else an SQLite store in the home folder."""
-    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+def tracking_uri(home: Path, configured: str | None = None) -> str:
+    """The `configured` server's URI (read by flows.settings), else an SQLite store in the home folder."""
+    configured = (configured or "").strip()
     if configured:
         return configured
     home.mkdir(mode=0o700, parents=True, exist_ok=True)

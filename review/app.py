@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from features.catalog import Catalog, load_catalog
 from flows.store import FlagStore
 from flows.store_schema import DECISIONS, OPEN
+from models.fairness import DEFAULT_THRESHOLD
 from review import auth, charts, queries, throttle
 from review.forms import MAX_NOTE_CHARS, client_of, form_fields
 
@@ -98,7 +99,7 @@ def render_markdown(text: str, shift_headings: int = 2) -> Markup:
 def create_app(
     store: FlagStore | str,
     *,
-    anonymity_threshold: int = 5,
+    anonymity_threshold: int = DEFAULT_THRESHOLD,
     catalog: Catalog | None = None,
     secure_cookies: bool = False,
 ) -> FastAPI:

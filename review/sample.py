@@ -17,6 +17,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from features.catalog import Catalog, load_catalog
+from flows.settings import Settings
 from flows.store import FlagStore, RunRecord
 from models.flag_records import (
     FamilyShare,
@@ -26,6 +27,9 @@ from models.flag_records import (
     flag_frame,
     reason_frame,
 )
+
+# The settings' own defaults, not the environment's: the sample is the same on every machine.
+DEFAULTS = Settings.model_construct()
 
 MODEL_NAME = "ewarn-risk"
 GENDERS = ("women", "men", "men", "women", "nonbinary")
@@ -125,12 +129,15 @@ def fill_sample_store(
             people_scored=len(people),
             details={
                 "settings": {
-                    "capacity": 0.02,
-                    "min_risk": 0.1,
-                    "cooldown_weeks": 6,
-                    "risk_rise": 0.1,
-                    "horizon_weeks": 12,
-                    "anonymity_threshold": 5,
+                    name: getattr(DEFAULTS, name)
+                    for name in (
+                        "capacity",
+                        "min_risk",
+                        "cooldown_weeks",
+                        "risk_rise",
+                        "horizon_weeks",
+                        "anonymity_threshold",
+                    )
                 },
                 "data": {"people": len(people), "weeks": 104, "last_week": str(as_of - timedelta(weeks=1))},
                 "model": {
@@ -275,7 +282,9 @@ def _model_documents(rng: random.Random) -> tuple[dict[str, object], str, dict[s
             "label": [int(rng.random() < 0.05) for _ in range(n * len(weeks))],
         }
     )
-    audit = fairness_audit(scored, people, threshold=5, horizon=12)
+    audit = fairness_audit(
+        scored, people, threshold=DEFAULTS.anonymity_threshold, horizon=DEFAULTS.horizon_weeks
+    )
     ours = {
         "average_precision": 0.272,
         "roc_auc": 0.781,
@@ -299,7 +308,7 @@ def _model_documents(rng: random.Random) -> tuple[dict[str, object], str, dict[s
         version="3",
         trained_at="2025-03-02T03:00:00+00:00",
         horizon=12,
-        capacity=0.02,
+        capacity=DEFAULTS.capacity,
         data={"people": 2000, "first_week": "2023-03-06", "last_week": "2025-02-24"},
         metrics={"boosting": ours},
         naive=naive,
