@@ -16,6 +16,7 @@ from features.catalog_suggest import SignalSummary, Suggestion, guess_kind, rend
 from flows.simulate import write_simulation
 from simulator.organisation import simulate_organisation
 
+pytestmark = pytest.mark.integration
 runner = CliRunner()
 RENAMED = {
     "questions_asked": "questions_posted_count",

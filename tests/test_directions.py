@@ -17,6 +17,7 @@ from models.splits import time_split
 from models.train import fit_calibrated, score_rows
 from simulator.organisation import simulate_organisation
 
+pytestmark = pytest.mark.model
 CATALOG = load_catalog()
 # A catalogued signal renamed so that the catalog no longer knows it: the catalog says risk rises
 # as questions_asked falls, so a good learner finds "falls" for it from the outcomes alone.

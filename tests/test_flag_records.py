@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from flows.store import FlagStore, RunRecord, default_url
 from flows.store_schema import flags, reasons
@@ -21,6 +22,7 @@ from models.flag_records import (
     reason_frame,
 )
 
+pytestmark = pytest.mark.data
 WEEK = date(2025, 3, 3)
 RECORD = FlagRecord(
     flag_id="f1",

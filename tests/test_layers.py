@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.code
 ROOT = Path(__file__).resolve().parents[1]
 
 # What each top-level package may import besides itself.

@@ -17,6 +17,7 @@ from models.metrics import DEFAULT_CAPACITY
 from simulator.organisation import simulate_organisation
 
 runner = CliRunner()
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("features", "models", "flows", "review", "cli")
 

@@ -36,6 +36,7 @@ from simulator.viva_export import (
     viva_person_query,
 )
 
+pytestmark = pytest.mark.data
 CATALOG = load_catalog()
 HORIZON = 12
 # Long enough for a cutoff two horizons before the end with a year of history before it.
