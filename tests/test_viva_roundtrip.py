@@ -26,7 +26,8 @@ from flows.importers import ImportResult, import_viva_insights
 from flows.settings import Settings
 from flows.simulate import write_simulation
 from models.backtest import BacktestResult, time_backtest
-from simulator.organisation import SURVEY_SIGNALS, SimulatedOrganisation, simulate_organisation
+from simulator.constants import SURVEY_SIGNALS
+from simulator.organisation import SimulatedOrganisation, simulate_organisation
 from simulator.viva_export import (
     AUDIT_COLUMNS,
     TEAM_COLUMN,
