@@ -289,6 +289,8 @@ def run_main_raising(exception: str, *args: str) -> subprocess.CompletedProcess[
     )
 
 
+# Each case starts a Python process with the whole command line: the full suite's, not the quick loop's.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("exception", "code"),
     [
@@ -306,6 +308,7 @@ def test_main_never_reports_a_failure_as_success(exception: str, code: int) -> N
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
     done = run_main_raising("RuntimeError('the disk said no')", "flags", "--home", "x")
     lines = done.stderr.strip().splitlines()
@@ -317,6 +320,7 @@ def test_an_unexpected_failure_says_what_to_do_in_one_line() -> None:
     assert "/srv/ewarn/out.csv" in missing.stderr and "Permission denied" in missing.stderr
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
     done = run_main_raising("RuntimeError('the disk said no')", "--debug", "flags")
     assert done.returncode == 1
