@@ -44,7 +44,8 @@ from threadpoolctl import threadpool_limits
 from features.build import FeatureRequest, build_features, feature_columns
 from features.catalog import Catalog, load_catalog
 from features.columns import family_column
-from models.explain import CONTEXT, NEVER_A_REASON, Attribution, attribute, explain, family_contributions
+from models.attribution import Attribution, attribute
+from models.explain import CONTEXT, NEVER_A_REASON, explain, family_contributions
 from models.metrics import choose_weekly_flags
 from models.splits import time_split
 from models.train import FittedModel, fit_calibrated, score_rows

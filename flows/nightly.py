@@ -43,7 +43,8 @@ from flows.settings import Settings, settings_for
 from flows.store import FlagStore, RunRecord
 from flows.tables import check_writable_folder, write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
-from models.explain import attribute, explain, family_contributions
+from models.attribution import attribute
+from models.explain import explain, family_contributions
 from models.flag_details import (
     SERIES_WEEKS,
     families_json,

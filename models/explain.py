@@ -2,14 +2,15 @@
 
 Pure: a fitted model and feature rows in, frames out (no file I/O, no tracking).
 
-* `shap_values` gives exact SHAP values in log-odds for the model family in use: the tree
+* `models.attribution.shap_values` gives exact SHAP values in log-odds for the model family in use: the tree
   explainer (tree-path-dependent) for gradient boosting (for a horizon ensemble of boosting
   pipelines, the mean of its members' values), the linear explainer on the imputed and scaled
   matrix for the logistic pipeline. Never the kernel or permutation explainer: they are
   sampled approximations, slow, and would make the same flag read differently from run to run.
 * `family_contributions` sums them per family (for charts).
 * `explain` turns them into the top reasons of each flagged row: a family that raises risk, the
-  signal in it that does most, and a sentence with the real numbers of that row.
+  signal in it that does most, and a sentence with the real numbers of that row (the sentences
+  themselves: models.sentences).
 
 Decisions, in one place:
 
@@ -54,26 +55,31 @@ Decisions, in one place:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import polars as pl
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from features.catalog import Catalog, SignalInfo
 from features.columns import family_of_summary, feature_of, signal_of
-from features.context import weeks_since
 from features.drift import drift_feature
-from models.candidates import AppendSignedLog
+from models.attribution import Attribution, attribution_of
 from models.directions import with_learnt_directions
-from models.history_words import TWO_YEAR_NORMAL, absence_span_words, long_normal_words
-from models.train import FittedModel, HorizonEnsemble, matrix
+from models.sentences import (
+    EVIDENCE_WEEKS,
+    UNKNOWN_HISTORY,
+    History,
+    absence_sentence,
+    activity_sentence,
+    answer_sentence,
+    context_sentence,
+    drift_sentence,
+    present,
+    response_sentence,
+)
+from models.train import FittedModel
 
 OVERALL = "overall"
 CONTEXT = "context"
@@ -81,23 +87,10 @@ PLANNED_LEAVE = "planned_leave"
 # Families that are never given as a reason, whatever their share (see the module doc).
 NEVER_A_REASON = frozenset({OVERALL, PLANNED_LEAVE})
 _ALL = "all"
-# The causes that lead are those whose signals drifted the risky way over this many weeks against
-# the person's two-year normal (features.drift), furthest first.
-EVIDENCE_WEEKS = 13
 # Without any drift to go by, a cause leads only when it pushes at least this share of the
 # strongest family's push, so that a trace of a cause never hides a strong sign.
 CAUSE_LEAD_SHARE = 0.1
-# A sentence an analyst can see the move in: counts at least 10% off the normal, answers at least
-# half a point (1-5 scale) off the usual, or their 13-week mean a quarter point off the two-year
-# normal, answering at least 10 points less often. A family speaks through a signal that moved this
-# clearly when one of its signals did; only otherwise through one that moved less (on the demo's
-# flags, before this rule, leading reasons such as "45.2 a week against a normal of 44.0").
-CLEAR_CHANGE = 0.10
-CLEAR_ANSWER_POINTS = 0.5
-CLEAR_ANSWER_DRIFT = 0.25
-CLEAR_RESPONSE_POINTS = 10
 _CONTEXT_LABEL = "Context"
-_CONTEXT_PREFIX = weeks_since("")
 # Survey features about answering at all, as opposed to what the answers say.
 _RESPONSE_SUFFIXES = frozenset({"response_rate_12w", "response_rate_change", "weeks_since_answer"})
 _REASON_COLUMNS = {
@@ -112,145 +105,6 @@ _REASON_COLUMNS = {
     "sentence": pl.String,
     "prompts": pl.List(pl.String),
 }
-
-
-# --------------------------------------------------------------------------------------------------
-# Exact SHAP values
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """SHAP values in log-odds: one row per input row, one column per model feature, and the base.
-
-    `values.sum(axis=1) + base_value` equals the model's raw output (decision_function) per row.
-    """
-
-    values: np.ndarray
-    base_value: float
-    features: tuple[str, ...]
-
-
-def attribute(model: FittedModel, rows: pl.DataFrame) -> Attribution:
-    """Exact SHAP values (log-odds) of `rows` for the fitted model, with the expected value.
-
-    Gradient boosting: `shap.TreeExplainer` in its default tree-path-dependent mode, which needs no
-    background data and is exact for the trees. Logistic pipeline: `shap.LinearExplainer` on the
-    imputed and scaled matrix with the scaler's mean (all zeros) as background, so each value is
-    coefficient times scaled input; missing-indicator columns are added to the feature they flag,
-    and so is a feature's signed log (AppendSignedLog).
-    Horizon ensemble: the mean of its members' SHAP values, exact because it scores the mean of
-    their log-odds. Raises TypeError for any other model.
-    """
-    x = matrix(rows, model.features)
-    if isinstance(model.pipeline, HorizonEnsemble):
-        parts = [
-            _pipeline_attribution(model.name, member, x, model.features) for member in model.pipeline.members
-        ]
-        return Attribution(
-            values=np.mean([part.values for part in parts], axis=0),
-            base_value=float(np.mean([part.base_value for part in parts])),
-            features=model.features,
-        )
-    return _pipeline_attribution(model.name, model.pipeline, x, model.features)
-
-
-def _pipeline_attribution(
-    name: str, pipeline: object, x: np.ndarray, features: tuple[str, ...]
-) -> Attribution:
-    if not isinstance(pipeline, Pipeline) or "model" not in pipeline.named_steps:
-        raise TypeError(f"cannot explain {type(pipeline).__name__}: expected a Pipeline with a 'model' step")
-    estimator = pipeline.named_steps["model"]
-    if isinstance(estimator, HistGradientBoostingClassifier) and len(pipeline.steps) == 1:
-        return _tree_attribution(estimator, x, features)
-    if isinstance(estimator, LogisticRegression):
-        return _linear_attribution(pipeline, x, features)
-    steps = ", ".join(f"{step_name}={type(step).__name__}" for step_name, step in pipeline.steps)
-    raise TypeError(
-        f"cannot explain model {name!r} ({steps}): exact SHAP is implemented for "
-        "Pipeline([model=HistGradientBoostingClassifier]), "
-        "Pipeline([impute=SimpleImputer, (logs=AppendSignedLog,) scale=StandardScaler, "
-        "model=LogisticRegression]) "
-        "and a HorizonEnsemble of the former"
-    )
-
-
-def _attribution_of(model: FittedModel, rows: pl.DataFrame, given: Attribution | None) -> Attribution:
-    if given is None:
-        return attribute(model, rows)
-    if given.features != model.features or given.values.shape != (rows.height, len(model.features)):
-        raise ValueError(
-            f"the attribution given holds {given.values.shape[0]} rows x {given.values.shape[1]} features; "
-            f"expected one row per row to explain ({rows.height}) and the model's {len(model.features)} "
-            "features in its order"
-        )
-    return given
-
-
-def shap_values(model: FittedModel, rows: pl.DataFrame) -> np.ndarray:
-    """Exact SHAP values in log-odds, n_rows x n_features, columns in `model.features` order."""
-    return attribute(model, rows).values
-
-
-def _binary_only(estimator: HistGradientBoostingClassifier | LogisticRegression) -> None:
-    if len(estimator.classes_) != 2:
-        raise ValueError(f"explanations need a binary classifier, this one has classes {estimator.classes_}")
-
-
-def _tree_attribution(
-    estimator: HistGradientBoostingClassifier, x: np.ndarray, features: tuple[str, ...]
-) -> Attribution:
-    _binary_only(estimator)
-    import shap  # here, not at module level: shap takes seconds to import and only explaining needs it
-
-    explainer = shap.TreeExplainer(estimator)
-    # The additivity check costs a second prediction pass; the tests check additivity instead.
-    values = np.asarray(explainer.shap_values(x, check_additivity=False), dtype=np.float64)
-    base = float(np.ravel(explainer.expected_value)[0])
-    return Attribution(values=values.reshape(x.shape[0], len(features)), base_value=base, features=features)
-
-
-def _linear_attribution(pipeline: Pipeline, x: np.ndarray, features: tuple[str, ...]) -> Attribution:
-    estimator = pipeline.named_steps["model"]
-    _binary_only(estimator)
-    # Which feature each column the steps make comes from, followed step by step.
-    source = np.arange(len(features))
-    for name, step in pipeline.steps[:-1]:
-        if isinstance(step, SimpleImputer):
-            # An imputer that dropped all-missing columns is caught by the column count below.
-            if step.add_indicator:
-                flagged = np.asarray(step.indicator_.features_, dtype=np.int64)
-                source = np.concatenate([source, source[flagged]])
-        elif isinstance(step, AppendSignedLog):
-            source = np.concatenate([source, source])
-        elif not isinstance(step, StandardScaler):
-            raise TypeError(
-                f"cannot explain the logistic pipeline: step {name!r} is {type(step).__name__}; "
-                "only SimpleImputer, AppendSignedLog and StandardScaler can be mapped back to the features"
-            )
-    if x.shape[0] == 0:
-        # No rows (a night without flags): the steps refuse an empty matrix, and there is nothing
-        # to map back; the columns they make are the ones the coefficients weigh.
-        transformed = np.zeros((0, estimator.coef_.shape[1]))
-    else:
-        transformed = np.asarray(pipeline[:-1].transform(x), dtype=np.float64)
-    if transformed.shape[1] != len(source):
-        raise TypeError(
-            f"the logistic pipeline makes {transformed.shape[1]} columns from {len(features)} features; "
-            "cannot map them back"
-        )
-    # After StandardScaler the training mean is zero in every column, so a single all-zero row is
-    # exactly the mean background: each value is coefficient x scaled input.
-    background = np.zeros((1, transformed.shape[1]))
-    import shap
-
-    explainer = shap.LinearExplainer(estimator, background)
-    raw = np.asarray(explainer.shap_values(transformed), dtype=np.float64)
-    # A missing-indicator column ("this feature was missing") and a feature's signed log are shares of
-    # that feature.
-    values = np.zeros((raw.shape[0], len(features)))
-    np.add.at(values, (slice(None), source), raw)
-    base = float(np.ravel(explainer.expected_value)[0])
-    return Attribution(values=values, base_value=base, features=features)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +175,7 @@ def family_contributions(
     SHAP values when already computed (`attribute(model, rows)`), so they are not computed twice.
     """
     keys = _keys(rows)
-    attribution = _attribution_of(model, rows, attribution)
+    attribution = attribution_of(model, rows, attribution)
     names, group = _family_index(attribution.features, catalog)
     sums = _sum_columns(attribution.values, group, len(names))
     return (
@@ -329,146 +183,6 @@ def family_contributions(
         .unpivot(index=["person_id", "week"], variable_name="family", value_name="contribution")
         .sort("person_id", "week", "family")
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# Sentences
-
-
-def _number(value: float, decimals: int = 1) -> str:
-    """One decimal, trailing '.0' kept so that averages read as averages (4.0, not 4)."""
-    return f"{value:.{decimals}f}"
-
-
-def _count(value: float) -> str:
-    """Whole numbers for counts that are exact; one decimal where they are not (half days)."""
-    return f"{round(value):d}" if abs(value - round(value)) < 1e-6 else _number(value)
-
-
-def _plural(value: float, word: str) -> str:
-    return f"{_count(value)} {word}" if _count(value) == "1" else f"{_count(value)} {word}s"
-
-
-def _points_to_risk(recent: float, usual: float, info: SignalInfo, contribution: float) -> bool:
-    """Do the numbers move the way that raises risk, and visibly so once rounded?"""
-    if _number(recent) == _number(usual):
-        return False
-    if info.direction == "falls":
-        return recent < usual
-    if info.direction == "rises":
-        return recent > usual
-    if info.known:
-        # The catalog describes it as having no risky way (context only, e.g. Copilot use).
-        return False
-    # A signal the catalog does not know: the model's sign is all there is.
-    return contribution > 0
-
-
-def _present(value: object) -> bool:
-    return isinstance(value, (int, float)) and not math.isnan(value)
-
-
-def _activity_sentence(
-    info: SignalInfo, row: dict[str, float | None], contribution: float, clear: bool = False
-) -> str | None:
-    recent, usual = row.get(f"{info.name}__level_4w"), row.get(f"{info.name}__baseline")
-    if not (_present(recent) and _present(usual)) or not _points_to_risk(recent, usual, info, contribution):
-        return None
-    if clear and abs(recent - usual) < CLEAR_CHANGE * abs(usual):
-        return None
-    unit = f" {info.unit}" if info.unit else " on average"
-    return (
-        f"{info.label}: {_number(recent)}{unit} over the last 4 weeks, against a normal of {_number(usual)}"
-    )
-
-
-def _answer_sentence(
-    info: SignalInfo, row: dict[str, float | None], contribution: float, clear: bool = False
-) -> str | None:
-    latest, usual = row.get(f"{info.name}__answer_latest"), row.get(f"{info.name}__baseline")
-    if not (_present(latest) and _present(usual)) or not _points_to_risk(latest, usual, info, contribution):
-        return None
-    if clear and abs(latest - usual) < CLEAR_ANSWER_POINTS:
-        return None
-    return f"{info.label}: latest answer {_number(latest)}, against a usual {_number(usual)}"
-
-
-@dataclass(frozen=True)
-class _History:
-    """How much history one row stands on: its week and the first week of each of its signals."""
-
-    week: date | None = None
-    since: Mapping[str, date] = field(default_factory=dict)
-
-    def long_normal(self, signal: str) -> str:
-        """The long normal in words (models.history_words)."""
-        if self.week is None:
-            return TWO_YEAR_NORMAL
-        return long_normal_words(self.week, self.since.get(signal))
-
-    def absence_span(self, signal: str) -> str:
-        """The absence window in words (models.history_words)."""
-        if self.week is None:
-            return absence_span_words(date.min, None)
-        return absence_span_words(self.week, self.since.get(signal))
-
-
-_UNKNOWN_HISTORY = _History()
-
-
-def _drift_sentence(
-    info: SignalInfo, row: dict[str, float | None], clear: bool = False, history: _History = _UNKNOWN_HISTORY
-) -> str | None:
-    drift = row.get(f"{info.name}__{drift_feature(EVIDENCE_WEEKS)}")
-    if not _present(drift) or info.risk_sign == 0 or drift * info.risk_sign <= 0:
-        return None
-    span = f"over the last {EVIDENCE_WEEKS} weeks"
-    versus = f"{history.long_normal(info.name)}, net of what everybody shared"
-    if info.kind == "activity":
-        # Drift of counts is a difference of log(1 + value): a ratio once exponentiated.
-        percent = round(100 * abs(math.expm1(drift)))
-        if percent < (100 * CLEAR_CHANGE if clear else 1):
-            return None
-        return f"{info.label}: {span}, {percent}% {'below' if drift < 0 else 'above'} {versus}"
-    if _number(abs(drift)) == _number(0.0) or (clear and abs(drift) < CLEAR_ANSWER_DRIFT):
-        return None
-    side = "below" if drift < 0 else "above"
-    return f"{info.label}: answers {span}, {_number(abs(drift))} {side} {versus}"
-
-
-def _response_sentence(info: SignalInfo, row: dict[str, float | None], clear: bool = False) -> str | None:
-    rate, change = row.get(f"{info.name}__response_rate_12w"), row.get(f"{info.name}__response_rate_change")
-    if not (_present(rate) and _present(change)):
-        return None
-    recent, usual = round(100 * rate), round(100 * (rate - change))
-    # Answering less often is the risky way whatever the question is about.
-    if recent >= usual or (clear and usual - recent < CLEAR_RESPONSE_POINTS):
-        return None
-    return f"{info.label}: answered in {recent}% of the last 12 weeks, against a usual {usual}%"
-
-
-def _absence_sentence(
-    info: SignalInfo, row: dict[str, float | None], history: _History = _UNKNOWN_HISTORY
-) -> str | None:
-    days, spells = row.get(f"{info.name}__absence_days_26w"), row.get(f"{info.name}__absence_spells_26w")
-    if not (_present(days) and days > 0) or info.direction == "falls":
-        return None
-    spells_text = f" in {_plural(spells, 'spell')}" if _present(spells) and spells > 0 else ""
-    span = history.absence_span(info.name)
-    return f"{info.label}: {_plural(days, 'day')}{spells_text} {'' if span == 'this week' else 'over '}{span}"
-
-
-def _context_sentence(feature: str, row: dict[str, float | None]) -> str | None:
-    value = row.get(feature)
-    if not _present(value):
-        return None
-    if feature == "tenure_weeks":
-        return f"Time in the organisation: {_plural(value, 'week')}"
-    if feature.startswith(_CONTEXT_PREFIX):
-        event = feature.removeprefix(_CONTEXT_PREFIX).replace("_", " ")
-        ago = "this week" if value < 1 else f"{_plural(value, 'week')} ago"
-        return f"Recent change: {event} {ago}"
-    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,26 +219,26 @@ def _sentence(
     row: dict[str, float | None],
     contribution: float,
     clear: bool = False,
-    history: _History = _UNKNOWN_HISTORY,
+    history: History = UNKNOWN_HISTORY,
 ) -> str | None:
     """The aspect's sentence for this row, or None; with `clear`, only if it shows a clear move."""
     info = aspect.info
     if info is None:
-        return _context_sentence(aspect.name, row)
+        return context_sentence(aspect.name, row)
     if aspect.side == "response":
-        return _response_sentence(info, row, clear)
+        return response_sentence(info, row, clear)
     if aspect.side == "absence":
-        return _absence_sentence(info, row, history)
-    recent = _answer_sentence if aspect.side == "answer" else _activity_sentence
+        return absence_sentence(info, row, history)
+    recent = answer_sentence if aspect.side == "answer" else activity_sentence
     # When the half-year normal has absorbed a slow change (or the last 4 weeks show only a trace
     # of it), the two-year one still shows it.
-    return recent(info, row, contribution, clear) or _drift_sentence(info, row, clear, history)
+    return recent(info, row, contribution, clear) or drift_sentence(info, row, clear, history)
 
 
 def _directed_deviation(aspect: _Aspect, row: dict[str, float | None]) -> float:
     """How far the signal moved the risky way, in the person's own spread (-inf when unknown)."""
     value = row.get(f"{aspect.name}__deviation") if aspect.side in ("level", "answer") else None
-    if aspect.info is None or not _present(value):
+    if aspect.info is None or not present(value):
         return -math.inf
     return float(value) * aspect.info.risk_sign
 
@@ -566,7 +280,7 @@ def _family_reason(
     family: str,
     aspect_sums: np.ndarray,
     row: dict[str, float | None],
-    history: _History = _UNKNOWN_HISTORY,
+    history: History = UNKNOWN_HISTORY,
 ) -> tuple[_Aspect, str] | None:
     """The sentence of one family for one row: its most contributing signal whose numbers agree.
 
@@ -599,7 +313,7 @@ def _cause_evidence(plan: _Plan, family: str, row: dict[str, float | None]) -> f
     directed = [
         float(row[f"{name}__{column}"]) * info.risk_sign
         for name, info in signals.items()
-        if info.risk_sign != 0 and _present(row.get(f"{name}__{column}"))
+        if info.risk_sign != 0 and present(row.get(f"{name}__{column}"))
     ]
     return float(np.mean(directed)) if directed else -math.inf
 
@@ -637,7 +351,7 @@ def _reasons_of_row(
     aspect_sums: np.ndarray,
     row: dict[str, float | None],
     top: int,
-    history: _History = _UNKNOWN_HISTORY,
+    history: History = UNKNOWN_HISTORY,
 ) -> list[tuple[str, float, _Aspect, str]]:
     """Up to `top` (family, contribution, aspect, sentence) for one row, leading reason first."""
     reasons = []
@@ -688,7 +402,7 @@ def explain(
         raise ValueError(f"top must be at least 1, got {top}")
     catalog = with_learnt_directions(catalog, model.learnt_directions)
     keys = _keys(rows)
-    attribution = _attribution_of(model, rows, attribution)
+    attribution = attribution_of(model, rows, attribution)
     plan = _plan(attribution.features, catalog)
     family_sums = _sum_columns(attribution.values, plan.family_of_feature, len(plan.families))
     feeds = plan.aspect_of_feature >= 0
@@ -707,7 +421,7 @@ def explain(
             starts.setdefault(person, {})[signal] = since
     out: dict[str, list] = {name: [] for name in _REASON_COLUMNS}
     for i, (person, week) in enumerate(keys.iter_rows()):
-        history = _History(week, starts.get(person, {})) if history_start is not None else _UNKNOWN_HISTORY
+        history = History(week, starts.get(person, {})) if history_start is not None else UNKNOWN_HISTORY
         reasons = _reasons_of_row(plan, family_sums[i], aspect_sums[i], values[i], top, history)
         prompts = list(catalog.family(reasons[0][0]).prompts) if reasons else []
         for rank, (family, contribution, aspect, text) in enumerate(reasons, start=1):

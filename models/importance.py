@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 
 from features.catalog import Catalog
-from models.explain import feature_family, shap_values
+from models.attribution import shap_values
+from models.explain import feature_family
 from models.train import FittedModel
 
 

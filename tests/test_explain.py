@@ -16,19 +16,17 @@ from threadpoolctl import threadpool_limits
 
 from features.build import FeatureRequest, build_features, feature_columns
 from features.catalog import load_catalog
+from models.attribution import Attribution, attribute, shap_values
 from models.explain import (
     CAUSE_LEAD_SHARE,
     CONTEXT,
     OVERALL,
     PLANNED_LEAVE,
-    Attribution,
     _Aspect,
-    attribute,
     explain,
     family_contributions,
     feature_family,
     feature_signal,
-    shap_values,
 )
 from models.explain import _family_reason as family_reason
 from models.explain import _plan as explanation_plan
@@ -682,7 +680,7 @@ def test_reasons_name_the_history_they_stand_on(models: dict[str, FittedModel]) 
 
 
 def test_a_slow_change_on_a_short_history_is_told_against_the_normal_since_it_began() -> None:
-    from models.explain import _History
+    from models.sentences import History as _History
 
     kudos = CATALOG.signal("kudos_received")
     row = {**fall("kudos_received", 1.0, 1.0), "kudos_received__drift_13w": float(np.log(2 / 3))}

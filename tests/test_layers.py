@@ -28,7 +28,7 @@ ALLOWED = {
 MAX_LINES = 500
 # Modules over MAX_LINES that are being split elsewhere; each entry must still be over, so it goes
 # from this list as soon as its split lands.
-OVERSIZED = {"models/explain.py"}
+OVERSIZED: set[str] = set()
 
 
 def imported_packages(source: str) -> list[tuple[int, str]]:

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from features.manifest import last_observed_week, parse_manifest
+from models.attribution import attribute
 from models.candidates import CANDIDATES
-from models.explain import attribute
 from models.history_words import absence_span_words, long_normal_words
 from models.splits import person_folds
 from models.train import fit_cross_calibrated, from_calibrated
