@@ -42,12 +42,10 @@ def run_retrain(
 
     with prefect_api():
         return retrain(
-            data=str(settings.landing_folder()),
-            home=str(settings.resolved_home()),
+            settings=settings.resolved(),
             cutoff=cutoff.isoformat() if cutoff else None,
             promote=promote,
             capacity=capacity,
-            catalog_path=str(settings.catalog) if settings.catalog else None,
             split=split,
             folds=folds,
             horizon=horizon,
@@ -60,12 +58,7 @@ def run_nightly(settings: Settings, as_of: date | None, dask_address: str | None
 
     nightly_flow = nightly.with_options(task_runner=task_runner(dask_address))
     with prefect_api():
-        return nightly_flow(
-            data=str(settings.landing_folder()),
-            home=str(settings.resolved_home()),
-            as_of=as_of.isoformat() if as_of else None,
-            catalog_path=str(settings.catalog) if settings.catalog else None,
-        )
+        return nightly_flow(settings=settings.resolved(), as_of=as_of.isoformat() if as_of else None)
 
 
 def run_flow(name: str, debug: bool, start, total: int):

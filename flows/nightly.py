@@ -39,7 +39,7 @@ from flows.modelling import AS_OF_PARTITION_SIGNAL_ROWS, data_fingerprint, parti
 from flows.progress import step
 from flows.report import RunSummary, html_report, markdown_summary
 from flows.retention import RetentionStep, old_reports, remove_reports
-from flows.settings import Settings, settings_for
+from flows.settings import Settings
 from flows.store import FlagStore, RunRecord
 from flows.tables import check_writable_folder, write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
@@ -302,20 +302,14 @@ def task_runner(dask_address: str | None = None) -> Any:
 
 
 @flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
-def nightly(
-    data: str | None = None,
-    home: str | None = None,
-    as_of: str | None = None,
-    catalog_path: str | None = None,
-) -> NightlyResult:
+def nightly(settings: Settings | None = None, as_of: str | None = None) -> NightlyResult:
     """Score the as-of week with the champion and publish explained flags to the flag store.
 
-    Parameters are plain strings so that schedules and the Prefect UI can set them: the landing
-    folder (default HOME/landing), the home folder (default EWARN_HOME or ./.ewarn), the as-of
-    date (default: the last week in the data) and a signal catalog (default: built in).
+    `settings` are typed and recorded with every flow run and deployment (home, landing folder,
+    catalog, capacity, thresholds, ...); None reads them from the EWARN_* environment. `as_of`
+    (YYYY-MM-DD, as the Prefect UI sets it) defaults to the last week most people have data for.
     """
-    settings = settings_for(home, data, catalog_path)
-    return run_nightly(settings, date.fromisoformat(as_of) if as_of else None)
+    return run_nightly(settings or Settings(), date.fromisoformat(as_of) if as_of else None)
 
 
 def run_nightly(settings: Settings, requested_as_of: date | None = None) -> NightlyResult:

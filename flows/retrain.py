@@ -37,7 +37,7 @@ from flows.modelling import (
     utc_now,
 )
 from flows.progress import step
-from flows.settings import Settings, settings_for
+from flows.settings import Settings
 from flows.store import FlagStore
 from flows.task_policy import IO, PURE
 from models.backtest import BacktestResult
@@ -212,21 +212,21 @@ def log_and_register(uri: str, **logged: Any) -> Any:
 
 @flow(name="retrain")
 def retrain(
-    data: str | None = None,
-    home: str | None = None,
+    settings: Settings | None = None,
     cutoff: str | None = None,
     promote: bool = False,
     capacity: float | None = None,
-    catalog_path: str | None = None,
     split: str | None = None,
     folds: int | None = None,
     horizon: int | None = None,
 ) -> TrainingSummary:
-    """Train, back-test, compare with the champion, and promote or not (parameters as plain values).
+    """Train, back-test, compare with the champion, and promote or not.
 
-    `split`, `folds` and `horizon` left empty keep the champion's (see the module doc).
+    `settings` are typed and recorded with every flow run and deployment; None reads them from the
+    EWARN_* environment. `capacity` None is the settings'. `split`, `folds` and `horizon` left
+    empty keep the champion's (see the module doc).
     """
-    settings = settings_for(home, data, catalog_path)
+    settings = settings or Settings()
     return run_retrain(
         settings,
         load_catalog(settings.catalog),

@@ -40,11 +40,8 @@ def deployments(settings: Settings) -> list[Any]:
 
     _check(settings.nightly_cron, settings.timezone, "--nightly-cron")
     _check(settings.retrain_cron, settings.timezone, "--retrain-cron")
-    parameters = {
-        "data": str(settings.landing_folder()),
-        "home": str(settings.resolved_home()),
-        "catalog_path": str(settings.catalog) if settings.catalog else None,
-    }
+    # The whole typed settings object, so each deployment records what its runs use.
+    parameters = {"settings": settings.resolved().model_dump(mode="json")}
     tags = ["ewarn"]
     return [
         nightly.to_deployment(

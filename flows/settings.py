@@ -58,8 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="Opt-out list: pseudonyms no run scores, flags or trains on (HOME/exclusions.txt).",
     )
+    # Not recorded with a deployment or a flow run (a server URI may carry credentials): each
+    # process reads it from its own environment.
     tracking_uri: str | None = Field(
         default=None,
+        exclude=True,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "EWARN_TRACKING_URI"),
         description="MLflow tracking server (MLFLOW_TRACKING_URI); default: an SQLite store in the home.",
     )
@@ -80,6 +83,10 @@ class Settings(BaseSettings):
         """The opt-out list: one pseudonym a line (see flows.exclusions)."""
         return (self.exclusions or self.resolved_home() / "exclusions.txt").expanduser().resolve()
 
+    def resolved(self) -> Settings:
+        """The same settings with the home and landing folders as absolute paths (for a deployment)."""
+        return self.model_copy(update={"home": self.resolved_home(), "landing": self.landing_folder()})
+
     def mlflow_uri(self) -> str:
         """The MLflow tracking and registry URI: the configured server, else the home's own store."""
         from models.tracking import tracking_uri
@@ -91,15 +98,3 @@ class Settings(BaseSettings):
         if self.store_url:
             return self.store_url
         return f"sqlite:///{(self.resolved_home() / 'flags.db')}"
-
-
-def settings_for(home: str | None = None, data: str | None = None, catalog: str | None = None) -> Settings:
-    """Settings from a flow's plain-text parameters (schedules and the Prefect UI pass text)."""
-    overrides: dict[str, Path] = {}
-    if home:
-        overrides["home"] = Path(home)
-    if data:
-        overrides["landing"] = Path(data)
-    if catalog:
-        overrides["catalog"] = Path(catalog)
-    return Settings(**overrides)

@@ -166,12 +166,13 @@ from flows.prefect_env import quiet_prefect
 quiet_prefect()
 import flows.store
 from flows.nightly import nightly
+from flows.settings import Settings
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 flows.store.FlagStore.write_run = die
-nightly(data=sys.argv[1], home=sys.argv[2])
+nightly(settings=Settings(landing=sys.argv[1], home=sys.argv[2]))
 """
 
 

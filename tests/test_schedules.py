@@ -34,8 +34,15 @@ def test_default_schedules_and_parameters(tmp_path: Path) -> None:
         ("0 2 * * *", "UTC", True)
     ]
     assert [(s.schedule.cron, s.schedule.timezone) for s in retrain.schedules] == [("0 3 * * 0", "UTC")]
-    assert nightly.parameters["home"] == str((tmp_path / "home").resolve())
-    assert nightly.parameters["data"] == str((tmp_path / "landing").resolve())
+    recorded = nightly.parameters["settings"]
+    assert recorded["home"] == str((tmp_path / "home").resolve())
+    assert recorded["landing"] == str((tmp_path / "landing").resolve())
+    assert (recorded["capacity"], recorded["anonymity_threshold"]) == (
+        settings.capacity,
+        settings.anonymity_threshold,
+    )
+    assert "tracking_uri" not in recorded  # a server URI may carry credentials
+    assert Settings.model_validate(recorded).landing_folder() == (tmp_path / "landing").resolve()
     assert retrain.parameters == nightly.parameters
 
 
