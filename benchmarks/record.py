@@ -3,7 +3,9 @@
 Every benchmark script ends with `write_result(name, vars(args), figures)`. The record holds the
 commit (and whether the work tree had uncommitted changes), the date, the machine (cores, memory,
 platform), the arguments and the figures, so a figure quoted anywhere can be traced to its run.
-Records are never overwritten: the file name carries the time and the commit.
+Records are never overwritten: the file name carries the time and the commit. `--decision` keeps
+what was decided from the run; `--research-uri` also logs the record as an MLflow run of the
+`research` experiment (benchmarks/research.py, which imports the older records too).
 """
 
 from __future__ import annotations
@@ -23,8 +25,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-KEYS = ("benchmark", "label", "commit", "uncommitted_changes", "date", "machine", "arguments", "figures")
-_RECORD_OPTIONS = ("results_dir", "no_record", "label")
+# Records written before `decision` existed lack it; readers use record.get("decision").
+KEYS = (
+    "benchmark",
+    "label",
+    "decision",
+    "commit",
+    "uncommitted_changes",
+    "date",
+    "machine",
+    "arguments",
+    "figures",
+)
+_RECORD_OPTIONS = ("results_dir", "no_record", "label", "decision", "research_uri")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-record", action="store_true", help="print only; write no JSON record")
     parser.add_argument(
         "--label", default=None, help="a few words on why this run was made (kept in the record and its name)"
+    )
+    parser.add_argument(
+        "--decision",
+        default=None,
+        help='what was decided from this run, e.g. "kept" or "dropped: within noise" (kept in the record)',
+    )
+    parser.add_argument(
+        "--research-uri",
+        default=None,
+        metavar="URI",
+        help="also log the record as a run of the MLflow experiment 'research' at URI (see research.py)",
     )
 
 
@@ -98,6 +122,7 @@ def build_record(
     figures: Mapping[str, Any],
     *,
     label: str | None = None,
+    decision: str | None = None,
     root: Path = ROOT,
 ) -> dict[str, Any]:
     """The record for one run: every key of KEYS, all plain JSON."""
@@ -105,6 +130,7 @@ def build_record(
     record = {
         "benchmark": benchmark,
         "label": label,
+        "decision": decision,
         "commit": head,
         "uncommitted_changes": dirty,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -122,15 +148,17 @@ def write_result(
     folder: Path = RESULTS,
     *,
     label: str | None = None,
+    decision: str | None = None,
     root: Path = ROOT,
 ) -> Path:
     """Write the record of one run as `folder/<benchmark>-<UTC time>-<commit>[-<label>].json`.
 
-    Returns its path. The record options themselves (`results_dir`, `no_record`, `label`) are left
-    out of the arguments; the label has a key of its own.
+    Returns its path. The record options themselves (`results_dir`, `no_record`, `label`,
+    `decision`, `research_uri`) are left out of the arguments; label and decision have keys of
+    their own.
     """
     arguments = {k: v for k, v in arguments.items() if k not in _RECORD_OPTIONS}
-    record = build_record(benchmark, arguments, figures, label=label, root=root)
+    record = build_record(benchmark, arguments, figures, label=label, decision=decision, root=root)
     stamp = dt.datetime.fromisoformat(record["date"]).strftime("%Y%m%dT%H%M%SZ")
     folder.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", (label or "").lower()).strip("-")[:40]
@@ -145,13 +173,23 @@ def write_result(
 def maybe_write(
     benchmark: str, args: argparse.Namespace, figures: Mapping[str, Any], omit: tuple[str, ...] = ()
 ) -> Path | None:
-    """Write the record unless `--no-record` was given, and say where it went.
+    """Write the record unless `--no-record` was given, and say where it went; with `--research-uri`,
+    log it as a run of the `research` experiment there too.
 
     `omit`: arguments this run did not use (they would misdescribe it).
     """
     if args.no_record:
         return None
     arguments = {k: v for k, v in vars(args).items() if k not in omit}
-    path = write_result(benchmark, arguments, figures, args.results_dir, label=args.label)
+    decision = getattr(args, "decision", None)
+    path = write_result(benchmark, arguments, figures, args.results_dir, label=args.label, decision=decision)
     print(f"record: {path}")
+    uri = getattr(args, "research_uri", None)
+    if uri:
+        # Imported only now: it imports mlflow, which a benchmark that logs nothing should not wait for.
+        # benchmarks/ is on the path of every benchmark script, as for `from record import ...`.
+        from research import log_record
+
+        run_id = log_record(json.loads(path.read_text(encoding="utf-8")), path.name, uri)
+        print(f"research run: {run_id} (mlflow ui --backend-store-uri {uri})")
     return path
