@@ -120,8 +120,15 @@ def backtest(
         )
     except SplitError as exc:
         raise fail(f"Cannot back-test: {exc}") from None
-    write_frame(result.scored.select("person_id", "week", "score", "flagged"), out)
+    own = [c for c in result.scored.columns if c.startswith("score_")]
+    write_frame(result.scored.select("person_id", "week", "score", *own, "flagged"), out)
     print_metrics(result.table(), f"Back-test ({result.split} split), chosen: {result.chosen}")
+    if result.outcomes:
+        print_metrics(
+            result.outcome_table(), "Per outcome: its own score and the combined score, on its events"
+        )
+    else:
+        typer.echo(f"Note: {result.outcome_note}.")
     typer.echo(f"{result.scored.height:,} scored person-weeks -> {out}")
 
 

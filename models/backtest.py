@@ -11,6 +11,7 @@ import polars as pl
 from features.build import feature_columns
 from features.catalog import Catalog
 from models.candidates import PERSON_CANDIDATES, SIMPLICITY_ORDER, TIME_CANDIDATES
+from models.competing import outcome_backtest
 from models.metrics import DEFAULT_CAPACITY, choose_weekly_flags, evaluate
 from models.splits import SplitError, learnable, person_folds, time_split, unlabelled
 from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, score_rows
@@ -30,6 +31,10 @@ class BacktestResult:
     scored: pl.DataFrame
     models: dict[str, FittedModel] = field(default_factory=dict)
     split: str = "time"
+    # Per outcome (models.competing): how its own score and the combined one rank its events; and
+    # why there are none, when there are none.
+    outcomes: dict[str, dict[str, float]] = field(default_factory=dict)
+    outcome_note: str = "a risk per outcome is measured on the time back-test only"
 
     def table(self) -> pl.DataFrame:
         """Metrics side by side: one row per metric, one column per candidate and the naive reference."""
@@ -38,6 +43,15 @@ class BacktestResult:
         metrics = list(self.naive)
         return pl.DataFrame(
             {"metric": metrics, **{n: [values[n].get(m) for m in metrics] for n in names}},
+        )
+
+    def outcome_table(self) -> pl.DataFrame:
+        """Per-outcome metrics side by side: one row per metric, one column per outcome (empty if none)."""
+        if not self.outcomes:
+            return pl.DataFrame({"metric": []}, schema={"metric": pl.String})
+        metrics = list(next(iter(self.outcomes.values())))
+        return pl.DataFrame(
+            {"metric": metrics, **{o: [values[m] for m in metrics] for o, values in self.outcomes.items()}}
         )
 
 
@@ -66,7 +80,11 @@ def time_backtest(
     seed: int = 0,
     catalog: Catalog | None = None,
 ) -> BacktestResult:
-    """Train before `cutoff`, calibrate on the latest slice before it, score every week after it."""
+    """Train before `cutoff`, calibrate on the latest slice before it, score every week after it.
+
+    Beside the combined `score`, the chosen model's scored rows get each outcome's own risk within
+    the horizon (`score_<outcome>`, models.competing) when the data has two outcomes common enough.
+    """
     features = feature_columns(table.columns)
     split = time_split(table, cutoff, horizon)
     metrics: dict[str, dict[str, float]] = {}
@@ -92,13 +110,16 @@ def time_backtest(
         known_until=cutoff,
     )
     naive_scored = choose_weekly_flags(score_rows(naive_model, naive_split.score), capacity)
+    per_outcome = outcome_backtest(table, scored[chosen], cutoff, horizon, seed)
     return BacktestResult(
         chosen=chosen,
         metrics=metrics,
         naive=evaluate(naive_scored, horizon, capacity),
-        scored=scored[chosen],
+        scored=scored[chosen].join(per_outcome.scores, on=["person_id", "week"], how="left"),
         models=models,
         split="time",
+        outcomes=per_outcome.metrics,
+        outcome_note=per_outcome.note,
     )
 
 
