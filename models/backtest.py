@@ -35,6 +35,7 @@ class BacktestResult:
     # why there are none, when there are none.
     outcomes: dict[str, dict[str, float]] = field(default_factory=dict)
     outcome_note: str = "a risk per outcome is measured on the time back-test only"
+    outcome_fit_seconds: float = 0.0
 
     def table(self) -> pl.DataFrame:
         """Metrics side by side: one row per metric, one column per candidate and the naive reference."""
@@ -120,6 +121,7 @@ def time_backtest(
         split="time",
         outcomes=per_outcome.metrics,
         outcome_note=per_outcome.note,
+        outcome_fit_seconds=per_outcome.fit_seconds,
     )
 
 

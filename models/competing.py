@@ -257,7 +257,7 @@ class OutcomeBacktest:
     scores: pl.DataFrame  # person_id, week, score_<outcome> (no rows when `note` says why not)
     metrics: dict[str, dict[str, float]]
     note: str
-    fit_seconds: float
+    fit_seconds: float  # fitting the hazard models and scoring the rows: what the back-test adds
 
 
 def outcome_backtest(
@@ -276,9 +276,9 @@ def outcome_backtest(
         return OutcomeBacktest(scored.select("person_id", "week").clear(), {}, note, 0.0)
     started = time.perf_counter()
     model = fit_competing(table, feature_columns(table.columns), modelled, cutoff, horizon, seed)
-    seconds = time.perf_counter() - started
     rows = scored.select("person_id", "week").join(table, on=["person_id", "week"], how="left")
     scores = score_outcomes(model, rows, horizon)
+    seconds = time.perf_counter() - started
     judged = scored.select("person_id", "week", "score", "label").join(
         scores, on=["person_id", "week"], how="left"
     )
