@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -149,12 +150,19 @@ def backtest(
 
 
 def metrics_as_params(result: BacktestResult) -> dict[str, float]:
-    """Flatten back-test metrics into MLflow metric names: backtest.<candidate>.<metric>, naive.<metric>."""
+    """Flatten back-test metrics into MLflow metric names: backtest.<candidate>.<metric>, naive.<metric>.
+
+    Also chosen.<metric> and, per outcome with its own score (models.competing), outcome.<outcome>.<metric>.
+    """
     flat = {}
     for name, values in result.metrics.items():
         flat.update({f"backtest.{name}.{metric}": value for metric, value in values.items()})
     flat.update({f"naive.{metric}": value for metric, value in result.naive.items()})
     flat.update({f"chosen.{metric}": value for metric, value in result.metrics[result.chosen].items()})
+    for outcome, values in result.outcomes.items():
+        # Outcome names come from the settings; MLflow takes few characters in a metric's name.
+        name = re.sub(r"[^\w.\- /]", "_", outcome)
+        flat.update({f"outcome.{name}.{metric}": value for metric, value in values.items()})
     return flat
 
 

@@ -66,8 +66,11 @@ def test_backtest_writes_scores_and_flags_and_prints_the_naive_reference(
     assert result.exit_code == 0, result.output
     assert "naive_reference" in result.output and "average_precision" in result.output
     scores = pl.read_csv(out)
-    assert scores.columns == ["person_id", "week", "score", "flagged"]
-    assert scores["score"].is_between(0, 1).all()
+    own = [c for c in scores.columns if c.startswith("score_")]
+    assert scores.columns == ["person_id", "week", "score", *own, "flagged"]
+    assert all(scores[c].is_between(0, 1).all() for c in ["score", *own])
+    # Each outcome's own score, or why there is none (too few of an outcome in 400 people).
+    assert own == ["score_long_term_sick_leave", "score_resigned"] or "no risk per outcome" in result.output
     assert (scores["week"].str.to_date() >= date(2024, 8, 5)).all()
 
 
