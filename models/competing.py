@@ -176,16 +176,18 @@ def fit_competing(
     known_until: date,
     horizon: int,
     seed: int = 0,
+    past_horizon: bool = True,
 ) -> CompetingRisks:
     """Fit one hazard model per interval on the eligible `rows` whose interval ends before `known_until`.
 
     Intervals past the horizon that the history cannot fill (no outcome in them) are left out, so
     the risk curve stops earlier; one up to the horizon that cannot be fitted is a ValueError.
+    `past_horizon=False` fits none past the horizon: enough for the risk within it.
     """
     rows = rows.filter(pl.col("eligible") & (pl.col("week") < known_until))
     features = tuple(features)
     models, ends, used, start = [], [], [], 0
-    for end in interval_ends(horizon):
+    for end in (e for e in interval_ends(horizon) if past_horizon or e <= horizon):
         seen = rows.filter(pl.col("week") + pl.duration(weeks=end) < known_until)
         at_risk, classes = interval_classes(seen, start, end, outcomes)
         labels = classes.to_numpy()
@@ -275,7 +277,9 @@ def outcome_backtest(
     if note:
         return OutcomeBacktest(scored.select("person_id", "week").clear(), {}, note, 0.0)
     started = time.perf_counter()
-    model = fit_competing(table, feature_columns(table.columns), modelled, cutoff, horizon, seed)
+    model = fit_competing(
+        table, feature_columns(table.columns), modelled, cutoff, horizon, seed, past_horizon=False
+    )
     rows = scored.select("person_id", "week").join(table, on=["person_id", "week"], how="left")
     scores = score_outcomes(model, rows, horizon)
     seconds = time.perf_counter() - started

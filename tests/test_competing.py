@@ -116,6 +116,12 @@ def test_nothing_from_the_cutoff_on_is_learnt_from() -> None:
     again = competing.fit_competing(blind, ["strain", "load"], OUTCOMES, cutoff, horizon=12)
     later = table.filter(pl.col("week") >= cutoff)
     np.testing.assert_array_equal(fitted.hazards(later), again.hazards(later))
+    # Up to the horizon only: the same first intervals, so the same risk within the horizon.
+    short = competing.fit_competing(
+        table, ["strain", "load"], OUTCOMES, cutoff, horizon=12, past_horizon=False
+    )
+    assert short.ends == (4, 8, 12)
+    np.testing.assert_array_equal(short.risk_within(later, 12), fitted.risk_within(later, 12))
 
 
 def test_each_outcome_scores_in_range_and_its_own_cause_ranks_it() -> None:
