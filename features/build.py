@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features import absence, as_of_week, drift, own_normal, surveys
+from features import as_of_week, drift, twins
 from features.catalog import Catalog, SignalInfo
 from features.columns import (
     family_column,
@@ -217,12 +217,12 @@ def person_features(
         series, values = as_of_week.series_values(signals, cat, as_of, signal_names)
         series, values = series.cache(), values.cache()
         # _wide reads it once per signal: computed once.
-        long = as_of_week.own_normal_features_at(series, values, as_of).cache()
+        long = as_of_week.features_at(series, values, twins.EVERY_SIGNAL, as_of).cache()
     else:
         # Read by several branches below; cache() computes it once per collect.
         grid = series_grid(signals, cat).cache()
-        long = drift.add_drift_features(own_normal.add_own_normal_features(grid))
-    frame = _wide(long, signal_names, (*own_normal.OUTPUTS, *drift.OUTPUTS))
+        long = twins.every_week(grid, twins.EVERY_SIGNAL)
+    frame = _wide(long, signal_names, twins.outputs(twins.EVERY_SIGNAL))
     without_drift = [name for name, info in infos.items() if not drift.has_drift(info)]
     frame = frame.drop(signal_column(name, f) for name in without_drift for f in drift.OUTPUTS)
     if people is not None:
@@ -231,18 +231,15 @@ def person_features(
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("team_id"))
     frame = frame.with_columns(*_family_summaries(infos))
 
-    for kind, add, outputs in (
-        ("survey", surveys.add_survey_features, surveys.OUTPUTS),
-        ("absence", absence.add_absence_features, absence.OUTPUTS),
-    ):
-        names = [n for n, i in infos.items() if i.kind == kind]
+    for family in twins.BY_KIND:
+        names = [n for n, i in infos.items() if i.kind == family.kind]
         if not names:
             continue
         if as_of is not None:
-            part = as_of_week.kind_features_at(series, values, kind, as_of).cache()
+            part = as_of_week.features_at(series, values, (family,), as_of).cache()
         else:
-            part = add(grid.filter(pl.col("kind") == kind))
-        frame = frame.join(_wide(part, names, outputs), on=list(KEYS), how="left")
+            part = twins.every_week(grid, (family,))
+        frame = frame.join(_wide(part, names, family.outputs), on=list(KEYS), how="left")
 
     frame = add_tenure(frame, hire_weeks(people, events))
     if events is not None:

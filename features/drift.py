@@ -7,13 +7,15 @@ one from 20 to 10; survey answers and absence days are compared as they are.
 
 The shift everybody shared in a week (a holiday season, a quiet month) says nothing about one
 person: `net_of_shared_shift` takes it out once all people are together (build.add_team_features).
-Why each of these choices, with its figures: docs/research.md.
+Every week on the weekly grid (add_drift_features), or one as-of week from the rows that exist
+(drift_at). Why each of these choices, with its figures: docs/research.md.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from features.as_of_window import AGO, in_weeks
 from features.catalog import SignalInfo
 from features.context import _MIN_TEAM_MEMBERS
 from features.grid import SERIES, WEEK
@@ -62,7 +64,11 @@ def long_normal() -> pl.Expr:
 def drift(weeks: int) -> pl.Expr:
     """Average of the last `weeks` weeks against the long normal (log scale for counts)."""
     recent = pl.col(SCALED).rolling_mean(weeks, min_samples=1).over(SERIES)
-    return (recent - pl.col("long_normal")).alias(drift_feature(weeks))
+    return _against(recent, pl.col("long_normal"), weeks)
+
+
+def _against(recent: pl.Expr, normal: pl.Expr, weeks: int) -> pl.Expr:
+    return (recent - normal).alias(drift_feature(weeks))
 
 
 def drift_feature(weeks: int) -> str:
@@ -85,6 +91,40 @@ def add_drift_features(grid: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(long_normal())
         .with_columns(*(drift(w) for w in DRIFT_WEEKS))
         .drop(SCALED, "long_normal")
+    )
+
+
+def drift_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """OUTPUTS of each series in the as-of week: the every-week grid's row of that week.
+
+    The long normal is a plain mean of the scaled values 4 to 107 weeks back, and each recent
+    level a mean over the weeks it covers: the every-week rolling windows at that week. How each
+    series drifts comes with its values (`_drift_kind`, see as_of_week.series_values), so
+    `series` is not read; it is there so that every family's one-week form takes the same inputs.
+    """
+    scaled = pl.when(pl.col("_drift_kind") == 1).then(signed_log(VALUE)).otherwise(VALUE).alias("_y")
+    observed = values.filter(VALUE.is_not_null() & (pl.col("_drift_kind") > 0))
+    y = pl.col("_y")
+    normal = (
+        observed.filter(in_weeks(BASELINE_GAP_WEEKS, BASELINE_GAP_WEEKS + LONG_NORMAL_WEEKS - 1))
+        .select(SERIES, scaled)
+        .group_by(SERIES)
+        .agg(pl.when(y.count() >= BASELINE_MIN_WEEKS).then(y.mean()).alias("_normal"))
+    )
+    # Each recent window as its own column (null outside it) and plain means over them: measured
+    # several times faster than a filter per window inside the aggregation. Only the recent rows, to
+    # keep the extra memory small.
+    recent = (
+        observed.filter(pl.col(AGO) < max(DRIFT_WEEKS))
+        .select(
+            SERIES,
+            *(pl.when(pl.col(AGO) < weeks).then(scaled).alias(f"_recent_{weeks}") for weeks in DRIFT_WEEKS),
+        )
+        .group_by(SERIES)
+        .agg(pl.col(f"_recent_{weeks}").mean() for weeks in DRIFT_WEEKS)
+    )
+    return recent.join(normal, on=SERIES, how="full", coalesce=True).select(
+        SERIES, *(_against(pl.col(f"_recent_{w}"), pl.col("_normal"), w) for w in DRIFT_WEEKS)
     )
 
 

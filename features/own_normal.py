@@ -1,18 +1,22 @@
 """Every signal against the person's own normal: recent level, baseline, deviation, trend, runs.
 
-Each function returns a Polars expression named after the feature it makes; they run on the
-weekly grid (features.grid), one series per person and signal, sorted by week.
+The every-week form: each function returns a Polars expression named after the feature it makes;
+they run on the weekly grid (features.grid), one series per person and signal, sorted by week.
+The one-week form (own_normal_at) gives the same values for one as-of week from the rows that
+exist (features.as_of_window), without the grid.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from features.as_of_window import AGO, NORMAL_REACH, in_weeks, series_time
 from features.grid import SERIES
 from features.windows import (
     BASELINE_GAP_WEEKS,
     BASELINE_MIN_WEEKS,
     BASELINE_WEEKS,
+    LOOKBACK_WEEKS,
     RECENT_WEEKS,
     TREND_MIN_WEEKS,
     TREND_WEEKS,
@@ -24,6 +28,9 @@ VALUE = pl.col("value")
 _SCALE_FLOOR_ABSOLUTE = 0.05
 _SCALE_FLOOR_RELATIVE = 0.05
 _OFF_NORMAL_UNITS = 0.5
+# The one-week form finds most runs above or below normal within this many recent weeks; only the
+# series whose run reaches further get a second pass over their whole history.
+_RUN_WEEKS = 6
 
 
 def level_4w() -> pl.Expr:
@@ -51,7 +58,12 @@ def spread() -> pl.Expr:
         .over(SERIES)
         for q in (0.25, 0.75)
     }
-    iqr_sigma = (quartile[0.75] - quartile[0.25]) / 1.349
+    return _spread_of(quartile[0.25], quartile[0.75])
+
+
+def _spread_of(q25: pl.Expr, q75: pl.Expr) -> pl.Expr:
+    # The interquartile range as a standard deviation, floored (see the scale floors above).
+    iqr_sigma = (q75 - q25) / 1.349
     floor = _SCALE_FLOOR_ABSOLUTE + _SCALE_FLOOR_RELATIVE * pl.col("baseline").abs()
     return pl.max_horizontal(iqr_sigma, floor).alias("spread")
 
@@ -73,8 +85,11 @@ def trend_8w() -> pl.Expr:
     def window_sum(expr: pl.Expr) -> pl.Expr:
         return expr.rolling_sum(TREND_WEEKS, min_samples=1).over(SERIES)
 
-    s_t, s_y = window_sum(t), window_sum(VALUE)
-    s_ty, s_tt = window_sum(t * VALUE), window_sum(t * t)
+    return _trend_of(n, window_sum(t), window_sum(VALUE), window_sum(t * VALUE), window_sum(t * t))
+
+
+def _trend_of(n: pl.Expr, s_t: pl.Expr, s_y: pl.Expr, s_ty: pl.Expr, s_tt: pl.Expr) -> pl.Expr:
+    # The least-squares slope from the sums over the observed weeks (n of them), per usual spread.
     slope = (n * s_ty - s_t * s_y) / (n * s_tt - s_t * s_t)
     return pl.when(n >= TREND_MIN_WEEKS).then(slope / pl.col("spread")).alias("trend_8w")
 
@@ -89,7 +104,7 @@ def weeks_off_normal() -> pl.Expr:
     """Weeks in a row above (+) or below (-) the own normal; unobserved weeks do not break a run."""
     # Written with whole-column operations only: the grid keeps each series contiguous and in week
     # order, and a partition per run (millions of tiny groups) would be many times slower.
-    z = (VALUE - pl.col("baseline")) / pl.col("spread")
+    z = _z()
     series = pl.col(SERIES)
     observed_state = (
         pl.when(z > _OFF_NORMAL_UNITS)
@@ -109,6 +124,11 @@ def weeks_off_normal() -> pl.Expr:
     return ((seen - seen_before_run) * state).cast(pl.Float64).alias("weeks_off_normal")
 
 
+def _z() -> pl.Expr:
+    # A week's value against the own normal, in units of usual spread.
+    return (VALUE - pl.col("baseline")) / pl.col("spread")
+
+
 OUTPUTS = ("level_4w", "baseline", "deviation", "trend_8w", "volatility_8w", "weeks_off_normal")
 
 
@@ -118,4 +138,142 @@ def add_own_normal_features(grid: pl.LazyFrame) -> pl.LazyFrame:
         grid.with_columns(level_4w(), baseline())
         .with_columns(spread())
         .with_columns(deviation(), trend_8w(), volatility_8w(), weeks_off_normal())
+    )
+
+
+# The one-week form. Each feature of the as-of week reads only the rows that exist and the weeks
+# it can reach: aggregates per series over the window it needs, and time windows (not a weekly
+# grid) over the observed weeks a run above or below the own normal can still reach.
+
+
+def recent_at(values: pl.LazyFrame) -> pl.LazyFrame:
+    """Recent level, and the sums behind the 8-week trend and volatility, of each series in the as-of week."""
+    # Time in weeks, counted back from the as-of week: the slope is the same whatever week is 0.
+    t = -pl.col(AGO).cast(pl.Float64)
+    return (
+        values.filter(VALUE.is_not_null() & in_weeks(0, TREND_WEEKS - 1))
+        .group_by(SERIES)
+        .agg(
+            VALUE.filter(in_weeks(0, RECENT_WEEKS - 1)).mean().alias("level_4w"),
+            pl.len().cast(pl.Float64).alias("_n"),
+            t.sum().alias("_st"),
+            VALUE.sum().alias("_sy"),
+            (t * VALUE).sum().alias("_sty"),
+            (t * t).sum().alias("_stt"),
+            VALUE.std().alias("_std"),
+        )
+    )
+
+
+def _runs(series: pl.LazyFrame, values: pl.LazyFrame, weeks: int) -> pl.LazyFrame:
+    """weeks_off_normal of each series from its last `weeks` weeks, and whether that reached far enough.
+
+    Also the own normal (baseline) and spread in the as-of week, from the same windows. Only the
+    observed weeks are read: a week without a value neither breaks nor lengthens a run, so the
+    every-week run expression (weeks_off_normal) counts the same on them. Each normal is a window
+    over time (26 weeks ending 4 weeks back), not over rows, so the weeks without a value need no
+    row; series lie apart in time (as_of_window.series_time), so no window reaches into another.
+    One row without a value in the as-of week itself carries each series' normal there.
+    """
+    reach = weeks + NORMAL_REACH
+    observed = values.filter(VALUE.is_not_null() & (pl.col(AGO) < reach)).select(SERIES, AGO, "value")
+    as_of_rows = series.select(
+        SERIES, pl.lit(0, dtype=pl.Int16).alias(AGO), pl.lit(None, dtype=pl.Float64).alias("value")
+    )
+    rows = (
+        pl.concat(
+            [
+                observed.with_columns(pl.lit(0).alias("_last")),
+                as_of_rows.with_columns(pl.lit(1).alias("_last")),
+            ]
+        )
+        # Time in half weeks, so that one sort key puts the as-of row after a value of that week.
+        .with_columns((series_time() * 2 + pl.col("_last")).alias("_time"))
+        .sort("_time")
+    )
+    window = {
+        "index_column": "_time",
+        "period": f"{2 * BASELINE_WEEKS}i",
+        "offset": f"-{2 * (BASELINE_WEEKS + BASELINE_GAP_WEEKS)}i",
+    }
+    enough = pl.col("_normal_weeks") >= BASELINE_MIN_WEEKS
+    block = (
+        rows.with_columns(
+            VALUE.count().rolling(**window).alias("_normal_weeks"),
+            VALUE.median().rolling(**window).alias("baseline"),
+            VALUE.quantile(0.25, "linear").rolling(**window).alias("_q25"),
+            VALUE.quantile(0.75, "linear").rolling(**window).alias("_q75"),
+        )
+        .with_columns(pl.when(enough).then(pl.col(name)).alias(name) for name in ("baseline", "_q25", "_q75"))
+        .with_columns(_spread_of(pl.col("_q25"), pl.col("_q75")))
+        .filter(pl.col(AGO) < weeks)
+        .with_columns(weeks_off_normal())
+        .cache()  # read twice below: the windows are the expensive part
+    )
+    z = _z()
+    states = block.group_by(SERIES).agg(
+        (z > _OFF_NORMAL_UNITS).sum().alias("_above"),
+        (z < -_OFF_NORMAL_UNITS).sum().alias("_below"),
+        (z.abs() <= _OFF_NORMAL_UNITS).sum().alias("_near"),
+    )
+    run = pl.col("weeks_off_normal")
+    # The run in the block is the whole run when the block also saw another state before it, when
+    # it is a run of 0 (worth 0 whatever its length), or when the block starts before the series.
+    other = (
+        pl.when(run > 0)
+        .then(pl.col("_below") + pl.col("_near"))
+        .when(run < 0)
+        .then(pl.col("_above") + pl.col("_near"))
+        .otherwise(0)
+    )
+    settled = (run == 0).fill_null(False) | (other > 0) | (pl.col("_age") < weeks)
+    return (
+        block.filter(pl.col("_last") == 1)
+        .select(SERIES, "weeks_off_normal", "baseline", "spread")
+        .join(states, on=SERIES)
+        .join(series.select(SERIES, "_age"), on=SERIES)
+        .select(SERIES, "weeks_off_normal", "baseline", "spread", settled.alias("_settled"))
+    )
+
+
+def normal_and_runs_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """Own normal, spread and weeks in a row above (+) or below (-) it, per series, in the as-of week.
+
+    Series with fewer observed weeks in all than a normal needs have neither: no row (null in
+    the caller's left join). Most sparse surveys are settled by that count instead of windows.
+    """
+    scorable = (
+        values.filter(VALUE.is_not_null()).group_by(SERIES).len().filter(pl.col("len") >= BASELINE_MIN_WEEKS)
+    )
+    scored = series.join(scorable, on=SERIES, how="semi").cache()
+    first = _runs(scored, values.join(scored, on=SERIES, how="semi"), _RUN_WEEKS).cache()
+    unsettled = scored.join(first.filter(~pl.col("_settled")), on=SERIES, how="semi")
+    # The history read by the caller reaches LOOKBACK_WEEKS back: a block that long always settles.
+    second = _runs(unsettled, values.join(unsettled, on=SERIES, how="semi"), LOOKBACK_WEEKS)
+    runs = pl.concat(
+        [
+            first.filter(pl.col("_settled")).select(SERIES, "weeks_off_normal"),
+            second.select(SERIES, "weeks_off_normal"),
+        ]
+    )
+    return first.select(SERIES, "baseline", "spread").join(runs, on=SERIES, how="left")
+
+
+def own_normal_at(series: pl.LazyFrame, values: pl.LazyFrame) -> pl.LazyFrame:
+    """OUTPUTS (and spread) of each series in the as-of week: the every-week grid's row of that week."""
+    n = pl.col("_n")
+    return (
+        series.select(SERIES)
+        .join(recent_at(values), on=SERIES, how="left")
+        .join(normal_and_runs_at(series, values), on=SERIES, how="left")
+        .select(
+            SERIES,
+            "level_4w",
+            "baseline",
+            "spread",
+            deviation(),
+            _trend_of(n, pl.col("_st"), pl.col("_sy"), pl.col("_sty"), pl.col("_stt")),
+            (pl.when(n >= TREND_MIN_WEEKS).then(pl.col("_std")) / pl.col("spread")).alias("volatility_8w"),
+            "weeks_off_normal",
+        )
     )

@@ -13,11 +13,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features import absence, surveys
-from features.as_of_week import _RUN_WEEKS, kind_features_at, series_values
+from features import twins
+from features.as_of_week import features_at, series_values
 from features.build import FeatureRequest, build_features
 from features.catalog import load_catalog
 from features.grid import catalog_frame, series_grid
+from features.own_normal import _RUN_WEEKS
 from features.windows import LOOKBACK_WEEKS
 from simulator.organisation import simulate_organisation
 
@@ -104,13 +105,14 @@ EDGE_SIGNALS = pl.DataFrame(
 def test_kind_features_at_edge_cases(kind: str) -> None:
     names = sorted(EDGE_SIGNALS["signal"].unique())
     cat = catalog_frame(CATALOG, names)
-    add = {"survey": surveys.add_survey_features, "absence": absence.add_absence_features}[kind]
-    grid = series_grid(EDGE_SIGNALS.lazy(), cat).filter(pl.col("kind") == kind)
-    outputs = list({"survey": surveys.OUTPUTS, "absence": absence.OUTPUTS}[kind])
+    family = next(f for f in twins.BY_KIND if f.kind == kind)
+    grid = series_grid(EDGE_SIGNALS.lazy(), cat)
+    outputs = list(family.outputs)
     keys = ["person_id", "signal"]
-    full = add(grid).filter(pl.col("week") == EDGE_AS_OF).select(*keys, *outputs).sort(keys).collect()
+    full = twins.every_week(grid, (family,)).filter(pl.col("week") == EDGE_AS_OF)
+    full = full.select(*keys, *outputs).sort(keys).collect()
     series, values = series_values(EDGE_SIGNALS.lazy(), cat, EDGE_AS_OF, names)
-    one = kind_features_at(series, values, kind, EDGE_AS_OF).select(*keys, *outputs).sort(keys).collect()
+    one = features_at(series, values, (family,), EDGE_AS_OF).select(*keys, *outputs).sort(keys).collect()
     assert_frame_equal(full, one, check_exact=True)
     # The frames above reach the cases they name: no output is null everywhere, and the rates are
     # null exactly where too few working weeks lie in their windows.
