@@ -6,7 +6,7 @@ import polars as pl
 
 from features.grid import PERSON, WEEK
 
-_MIN_TEAM_MEMBERS = 3  # a "team median" of one or two people is just those people
+MIN_TEAM_MEMBERS = 3  # a "team median" of one or two people is just those people
 
 
 def event_weeks(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -87,7 +87,7 @@ def deviation_vs_team(deviation_column: str, output: str) -> pl.Expr:
     deviation = pl.col(deviation_column)
     members = deviation.count().over(group)
     return (
-        pl.when(pl.col("team_id").is_not_null() & (members >= _MIN_TEAM_MEMBERS))
+        pl.when(pl.col("team_id").is_not_null() & (members >= MIN_TEAM_MEMBERS))
         .then(deviation - deviation.median().over(group))
         .alias(output)
     )

@@ -17,7 +17,7 @@ import polars as pl
 
 from features.as_of_window import AGO, in_weeks
 from features.catalog import SignalInfo
-from features.context import _MIN_TEAM_MEMBERS
+from features.context import MIN_TEAM_MEMBERS
 from features.grid import SERIES, WEEK
 from features.windows import BASELINE_GAP_WEEKS, BASELINE_MIN_WEEKS, DRIFT_WEEKS, LONG_NORMAL_WEEKS
 
@@ -133,4 +133,4 @@ def net_of_shared_shift(column: str) -> pl.Expr:
     value = pl.col(column)
     people = value.count().over(WEEK)
     # As for team medians: a median of one or two people is just those people.
-    return pl.when(people >= _MIN_TEAM_MEMBERS).then(value - value.median().over(WEEK)).alias(column)
+    return pl.when(people >= MIN_TEAM_MEMBERS).then(value - value.median().over(WEEK)).alias(column)
