@@ -68,6 +68,7 @@ def drift(weeks: int) -> pl.Expr:
 
 
 def _against(recent: pl.Expr, normal: pl.Expr, weeks: int) -> pl.Expr:
+    """The drift feature over `weeks` weeks from its recent level and the long normal."""
     return (recent - normal).alias(drift_feature(weeks))
 
 

@@ -62,7 +62,7 @@ def spread() -> pl.Expr:
 
 
 def _spread_of(q25: pl.Expr, q75: pl.Expr) -> pl.Expr:
-    # The interquartile range as a standard deviation, floored (see the scale floors above).
+    """The usual spread from the normal's quartiles: the interquartile range as a standard deviation."""
     iqr_sigma = (q75 - q25) / 1.349
     floor = _SCALE_FLOOR_ABSOLUTE + _SCALE_FLOOR_RELATIVE * pl.col("baseline").abs()
     return pl.max_horizontal(iqr_sigma, floor).alias("spread")
@@ -89,7 +89,7 @@ def trend_8w() -> pl.Expr:
 
 
 def _trend_of(n: pl.Expr, s_t: pl.Expr, s_y: pl.Expr, s_ty: pl.Expr, s_tt: pl.Expr) -> pl.Expr:
-    # The least-squares slope from the sums over the observed weeks (n of them), per usual spread.
+    """trend_8w from sums over the n observed weeks: the least-squares slope per usual spread."""
     slope = (n * s_ty - s_t * s_y) / (n * s_tt - s_t * s_t)
     return pl.when(n >= TREND_MIN_WEEKS).then(slope / pl.col("spread")).alias("trend_8w")
 
@@ -125,7 +125,7 @@ def weeks_off_normal() -> pl.Expr:
 
 
 def _z() -> pl.Expr:
-    # A week's value against the own normal, in units of usual spread.
+    """A week's value against the own normal, in units of usual spread."""
     return (VALUE - pl.col("baseline")) / pl.col("spread")
 
 
