@@ -11,12 +11,15 @@ a crash (or a full disk) never leaves a half-written table behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import polars as pl
 
+from flows.tables import write_text_atomically
 from simulator.organisation import SimulatedOrganisation
 
 FORMATS = ("parquet", "csv")
@@ -27,7 +30,8 @@ def write_simulation(org: SimulatedOrganisation, out: Path, fmt: str = "parquet"
     """Write the landing tables into `out` and the ground truth into `out/truth/`.
 
     `fmt` is "parquet" (default) or "csv" (dates as ISO YYYY-MM-DD). Returns the path of every file
-    written, keyed "signals", "events", "people", "truth_motivation" and "truth_declines".
+    written, keyed "signals", "events", "people", "truth_motivation", "truth_declines" and
+    "truth_world" (the world's mechanisms as JSON, simulator/worlds.py).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
@@ -45,6 +49,9 @@ def write_simulation(org: SimulatedOrganisation, out: Path, fmt: str = "parquet"
     for key, (frame, path) in tables.items():
         _write_atomically(frame, path, fmt)
         written[key] = path
+    world = truth / "world.json"
+    write_text_atomically(world, json.dumps(dataclasses.asdict(org.world), indent=2) + "\n")
+    written["truth_world"] = world
     return written
 
 

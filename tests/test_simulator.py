@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from flows.simulate import write_simulation
 from simulator.constants import DRIVER_SIGNALS, EVENT_NAMES, OUTCOME_EVENTS, SIGNALS
 from simulator.organisation import SimulatedOrganisation, simulate_organisation
+from simulator.worlds import World
 
 pytestmark = pytest.mark.data
 
@@ -376,12 +378,21 @@ def test_write_simulation_writes_landing_and_truth_apart(
         "people.parquet",
         os.path.join("truth", "motivation.parquet"),
         os.path.join("truth", "declines.parquet"),
+        os.path.join("truth", "world.json"),
     }
-    assert set(paths) == {"signals", "events", "people", "truth_motivation", "truth_declines"}
+    assert set(paths) == {"signals", "events", "people", "truth_motivation", "truth_declines", "truth_world"}
     assert pl.read_parquet(paths["signals"]).equals(small.signals)
     assert pl.read_parquet(paths["people"]).equals(small.people)
     assert pl.read_parquet(tmp_path / "truth" / "motivation.parquet").equals(small.truth)
     assert pl.read_parquet(paths["truth_declines"]).equals(small.declines)
+    # The world's mechanisms rebuild the very world: an oracle can be set up from truth/ alone.
+    fields = json.loads(paths["truth_world"].read_text())
+    rebuilt = World(**{k: tuple(map(_tuples, v)) if isinstance(v, list) else v for k, v in fields.items()})
+    assert rebuilt == small.world
+
+
+def _tuples(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def test_write_simulation_csv_has_iso_dates(small: SimulatedOrganisation, tmp_path: Path) -> None:
