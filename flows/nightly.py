@@ -44,6 +44,7 @@ from flows.store import FlagStore, RunRecord
 from flows.tables import check_writable_folder, write_text_atomically
 from flows.task_policy import IO, PURE, PermanentError
 from models.attribution import attribute
+from models.competing import CompetingRisks, risk_curves
 from models.explain import explain, family_contributions
 from models.flag_details import (
     SERIES_WEEKS,
@@ -67,6 +68,8 @@ class Champion:
 
     model: FittedModel
     details: dict[str, Any]
+    # Each outcome's own risk over time; None for a champion trained without it.
+    outcome_risks: CompetingRisks | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def load_champion(uri: str) -> Champion:
         current_champion,
         load_learnt_directions,
         load_model,
+        load_outcome_risks,
     )
 
     check_reachable(uri, must_exist=True)
@@ -176,7 +180,7 @@ def load_champion(uri: str) -> Champion:
     calibrated, features = load_model(uri, info.version)
     learnt = load_learnt_directions(uri, info.run_id)
     model = from_calibrated(info.params.get("model", "unknown"), calibrated, features, learnt)
-    return Champion(model, champion_details(uri, info))
+    return Champion(model, champion_details(uri, info), load_outcome_risks(uri, info.run_id))
 
 
 @task(name="read-flag-history", **IO)
@@ -231,6 +235,12 @@ def explain_flags(
     attribution = attribute(model, rows)  # once for both: the exact SHAP values are the costly part
     reasons = explain(model, rows, catalog, attribution=attribution, history_start=starts)
     return reasons, families_json(family_contributions(model, rows, catalog, attribution), catalog)
+
+
+@task(name="outcome-risk-curves", **PURE)
+def outcome_curves(model: CompetingRisks | None, rows: pl.DataFrame, horizon: int) -> dict[str, str]:
+    """Each flagged person's risk per outcome at 4, 8, 12 and 26 weeks (none without the model)."""
+    return risk_curves(model, rows, horizon) if model is not None else {}
 
 
 @task(name="recent-signal-weeks", **PURE)
@@ -343,7 +353,9 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         starts = history_starts(landing, flagged_rows, as_of)
         reasons, families = explain_flags(champion.model, flagged_rows, catalog, starts)
         series = recent_series(landing, flagged_rows, reasons, as_of, catalog)
-        flags, reason_rows = flag_rows(chosen, reasons, families, series, as_of)
+        horizon = int(champion.details.get("horizon_weeks", settings.horizon_weeks))
+        curves = outcome_curves(champion.outcome_risks, flagged_rows, horizon)
+        flags, reason_rows = flag_rows(chosen, reasons, families, series, as_of, curves)
         teams = team_rows(scored, flags)
         fingerprint = data_fingerprint(landing)
         record = RunRecord(
@@ -361,7 +373,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
                     "cooldown_weeks": settings.cooldown_weeks,
                     "risk_rise": settings.risk_rise,
                     # The champion's: the horizon its scores are a risk over.
-                    "horizon_weeks": champion.details.get("horizon_weeks", settings.horizon_weeks),
+                    "horizon_weeks": horizon,
                     "anonymity_threshold": settings.anonymity_threshold,
                 },
                 "data": fingerprint,

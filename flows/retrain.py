@@ -42,12 +42,14 @@ from flows.store import FlagStore
 from flows.task_policy import IO, PURE
 from models.backtest import BacktestResult
 from models.card import model_card
+from models.competing import CompetingRisks, final_outcome_risks
 from models.directions import LEARNT_DIRECTIONS
 from models.fairness import FairnessAudit, fairness_audit
 from models.importance import global_importance, importance_figure
 from models.promotion import DEFAULT_MARGIN, PromotionDecision, decide
 from models.reviewed import reviewed_flag_metrics
 from models.splits import known_before, learnable, person_folds
+from models.tracking import OUTCOME_RISKS
 from models.train import FittedModel, fit_calibrated, fit_cross_calibrated, matrix
 
 SPLITS = ("time", "person")
@@ -144,6 +146,12 @@ def train_final(
         fit.height,
         calibrate.height,
     )
+
+
+@task(name="fit-outcome-risks", **PURE)
+def fit_outcome_risks(tables: TrainingTables, horizon: int) -> tuple[CompetingRisks | None, str]:
+    """Each outcome's risk over time, fitted on every week with a known outcome (or a note why not)."""
+    return final_outcome_risks(tables.table, features_of(tables.table), tables.last_week, horizon)
 
 
 @task(name="explain-and-audit", **PURE)
@@ -299,6 +307,10 @@ def run_retrain(
         result = run_backtest(tables, horizon, cutoff, capacity, catalog, split, folds)
         step(f"Training the chosen model ({result.chosen}) on every week with a known outcome")
         final, fit_rows, calibration_rows = train_final(tables, result.chosen, horizon, catalog, split, folds)
+        step("Fitting each outcome's own risk over time")
+        outcome_risks, outcome_note = fit_outcome_risks(tables, horizon)
+        if outcome_note:
+            step(outcome_note)
         step("Explaining the model and auditing fairness")
         by_feature, by_family, audit, sample = explain_and_audit(
             final, tables, result, settings, catalog, horizon
@@ -333,6 +345,9 @@ def run_retrain(
             "learned_horizons": list(getattr(final.pipeline, "horizons", [horizon])),
             "data_sha256": tables.fingerprint["sha256"],
             "catalog": catalog.source,
+            # The outcomes with a risk curve of their own, or none (and why: outcome_risks_note).
+            "outcome_risks": list(outcome_risks.outcomes) if outcome_risks else "none",
+            **({"outcome_risks_note": outcome_note} if outcome_note else {}),
         }
         trained_at = utc_now()
 
@@ -393,6 +408,7 @@ def run_retrain(
             card=card,
             model=final.calibrated,
             example=matrix(sample.head(50), features),
+            objects={OUTCOME_RISKS: outcome_risks} if outcome_risks else {},
             alias=decision.alias,
             tags={
                 "ewarn.promotion": decision.reason,

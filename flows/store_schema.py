@@ -10,6 +10,10 @@ JSON text columns (written by the nightly flow, read by `ewarn flags` and the re
 - `flags.series`: [{"signal", "label", "unit", "direction", "weeks": [ISO dates], "values":
   [float | null], "normal": float | null}] for the signals behind the reasons, last 26 weeks.
 - `flags.prompts`: [str], the leading family's conversation prompts.
+- `flags.outcome_risks` (version 5; null when the champion has no risk per outcome): {"weeks":
+  [4, 8, 12, 26], "risks": {outcome event: [cumulative risk within each of those weeks]},
+  "horizon": the champion's horizon in weeks, "leading": the outcome with the largest risk within
+  it} (models.competing.risk_curves; outcome names as configured in EWARN_OUTCOME_EVENTS).
 - `team_runs.leading_families`: [family], most frequent leading families of the team's flags.
 """
 
@@ -21,7 +25,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 OPEN = "open"
 DECISIONS = ("conversation_planned", "not_a_concern", "false_alarm", "other")
 
@@ -66,6 +70,8 @@ flags = sa.Table(
     sa.Column("families", sa.Text, nullable=False),
     sa.Column("series", sa.Text, nullable=False),
     sa.Column("prompts", sa.Text, nullable=False),
+    # Version 5: JSON text, each outcome's risk curve; null when the champion has none.
+    sa.Column("outcome_risks", sa.Text, nullable=True),
 )
 
 reasons = sa.Table(
@@ -185,9 +191,17 @@ def _chain_audit_log(connection: Connection) -> None:
     audit.upgrade_log(connection)
 
 
+def _add_outcome_risks(connection: Connection) -> None:
+    # A store made at version 5 or later already has the column (flags is created with it); an
+    # older store gains it empty, so every flag and decision it holds stays as it was.
+    if "outcome_risks" not in {c["name"] for c in sa.inspect(connection).get_columns(flags.name)}:
+        connection.execute(sa.text("ALTER TABLE flags ADD COLUMN outcome_risks TEXT"))
+
+
 # Each step takes the schema from version n - 1 to n; a new version appends a step, never edits one.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {v: _create_version(v) for v in _TABLES_OF_VERSION}
 MIGRATIONS[4] = _chain_audit_log
+MIGRATIONS[5] = _add_outcome_risks
 
 
 def schema_version_of(connection: Connection) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from features.build import feature_columns
 from models.candidates import QuantileBins, fitted_for_scoring
+from models.flag_records import OutcomeRisks, encode_outcome_risks
 from models.train import matrix
 
 INTERVAL_ENDS = (4, 8, 12, 26)
@@ -204,6 +205,58 @@ def fit_competing(
         used.append(observed)
         start = end
     return CompetingRisks(tuple(outcomes), tuple(ends), tuple(models), features, tuple(used))
+
+
+def outcome_curve(
+    risks: np.ndarray, ends: Sequence[int], outcomes: Sequence[str], horizon: int
+) -> OutcomeRisks:
+    """One row's risk curve: `risks[end, outcome]` (cumulative incidence), rounded to 4 decimals.
+
+    The leading outcome is the one with the largest risk within the horizon (at the last end at or
+    before it); a tie goes to the outcome named first.
+    """
+    curve = OutcomeRisks(
+        weeks=tuple(int(e) for e in ends),
+        risks={
+            o: tuple(round(float(risks[i, k]), 4) for i in range(len(ends))) for k, o in enumerate(outcomes)
+        },
+        horizon=int(horizon),
+        leading="",
+    )
+    at_horizon = [curve.within(o, horizon) for o in outcomes]
+    return OutcomeRisks(curve.weeks, curve.risks, curve.horizon, outcomes[int(np.argmax(at_horizon))])
+
+
+def risk_curves(model: CompetingRisks, rows: pl.DataFrame, horizon: int) -> dict[str, str]:
+    """Per person of `rows` (the flagged ones): the JSON of their risk curve for `flags.outcome_risks`."""
+    if rows.height == 0:
+        return {}
+    risks = model.risks(rows)
+    return {
+        person: str(encode_outcome_risks(outcome_curve(risks[n], model.ends, model.outcomes, horizon)))
+        for n, person in enumerate(rows["person_id"].to_list())
+    }
+
+
+def final_outcome_risks(
+    table: pl.DataFrame, features: Sequence[str], last_week: date, horizon: int, seed: int = 0
+) -> tuple[CompetingRisks | None, str]:
+    """The hazard models on every week with a known outcome (the training's final fit), or a note.
+
+    As the back-test does (outcome_backtest), the outcomes are those found in `table`'s `outcome`
+    column, counted on the eligible weeks whose horizon ends before the data does. None and the
+    note when fewer than two are common enough.
+    """
+    known_until = last_week + timedelta(weeks=1)
+    outcomes = tuple(sorted(table["outcome"].drop_nulls().unique().to_list()))
+    learnt = table.filter(pl.col("eligible") & (pl.col("week") + pl.duration(weeks=horizon) < known_until))
+    modelled, note = outcomes_to_model(learnt, horizon, outcomes)
+    if note:
+        return None, note
+    try:
+        return fit_competing(table, features, modelled, known_until, horizon, seed), ""
+    except ValueError as exc:  # an interval up to the horizon without any outcome: no curve, no failure
+        return None, f"no risk per outcome: {exc}"
 
 
 def score_column(outcome: str) -> str:

@@ -109,8 +109,14 @@ def flag_rows(
     families: dict[str, str],
     series: dict[str, str],
     as_of: date,
+    outcome_risks: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The store's flag rows and reason rows for tonight's chosen flags."""
+    """The store's flag rows and reason rows for tonight's chosen flags.
+
+    `outcome_risks`: per person, the JSON of their risk per outcome (models.competing.risk_curves);
+    a person without one (or None: a champion without outcome risks) gets null.
+    """
+    outcome_risks = outcome_risks or {}
     leading = reasons.filter(pl.col("rank") == 1).select("person_id", "family", "prompts")
     lead_of = {p: (f, list(pr)) for p, f, pr in leading.iter_rows()}
     people = chosen["person_id"].to_list()
@@ -122,6 +128,7 @@ def flag_rows(
         pl.Series(
             "prompts", [encode_prompts(lead_of.get(p, (None, []))[1]) for p in people], dtype=pl.String
         ),
+        pl.Series("outcome_risks", [outcome_risks.get(p) for p in people], dtype=pl.String),
     )
     ids = flags.select("person_id", "flag_id")
     reason_rows = reasons.join(ids, on="person_id", how="inner").select(

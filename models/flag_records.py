@@ -1,8 +1,9 @@
 """A flag as the flag store holds it, typed: built here, and read back here by the report and the page.
 
-The store keeps a flag's families, signal series and prompts as JSON text (their formats are in
-`flows.store_schema`). Every writer encodes them with `FlagRecord.to_row` (or the encoders below)
-and every reader decodes them with `FlagRecord.from_row`, so the format lives in one place.
+The store keeps a flag's families, signal series, prompts and risk per outcome as JSON text
+(their formats are in `flows.store_schema`). Every writer encodes them with `FlagRecord.to_row`
+(or the encoders below) and every reader decodes them with `FlagRecord.from_row`, so the format
+lives in one place.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ class SignalSeries:
 
 
 @dataclass(frozen=True)
+class OutcomeRisks:
+    """Each outcome's risk (cumulative incidence) within each of `weeks`, and which leads at the horizon."""
+
+    weeks: tuple[int, ...]  # weeks ahead, ascending: 4, 8, 12, 26 (the horizon among them)
+    risks: Mapping[str, tuple[float, ...]]  # outcome event name -> one risk per week
+    horizon: int  # the champion's horizon: the week the leading outcome is judged at
+    leading: str  # the outcome with the largest risk within the horizon
+
+    def within(self, outcome: str, weeks: int) -> float:
+        """The outcome's risk within `weeks` (the last end at or before it; 0 before the first)."""
+        ends = [i for i, end in enumerate(self.weeks) if end <= weeks]
+        return self.risks[outcome][ends[-1]] if ends else 0.0
+
+
+@dataclass(frozen=True)
 class FlagRecord:
     """One flag: who, how high, why (by family), the signals to look at and how to open a conversation."""
 
@@ -51,6 +67,8 @@ class FlagRecord:
     families: tuple[FamilyShare, ...] = ()  # every family, largest contribution first
     series: tuple[SignalSeries, ...] = ()
     prompts: tuple[str, ...] = ()  # the leading family's conversation prompts
+    # None when the champion has no risk per outcome (too few of an outcome, or trained before it).
+    outcome_risks: OutcomeRisks | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The flag as a row of the store's `flags` table, its lists as JSON text."""
@@ -59,6 +77,7 @@ class FlagRecord:
             "families": encode_families(self.families),
             "series": encode_series(self.series),
             "prompts": encode_prompts(self.prompts),
+            "outcome_risks": encode_outcome_risks(self.outcome_risks),
         }
 
     @classmethod
@@ -78,6 +97,8 @@ class FlagRecord:
                 for item in json.loads(row["series"] or "[]")
             ),
             prompts=tuple(json.loads(row["prompts"] or "[]")),
+            # .get: rows read before the column existed (a frame built by an older writer) have none.
+            outcome_risks=decode_outcome_risks(row.get("outcome_risks")),
         )
 
 
@@ -108,6 +129,7 @@ _FLAG_SCHEMA = {
     "families": pl.String,
     "series": pl.String,
     "prompts": pl.String,
+    "outcome_risks": pl.String,
 }
 _REASON_SCHEMA = {
     "flag_id": pl.String,
@@ -134,6 +156,33 @@ def encode_series(series: Iterable[SignalSeries]) -> str:
 def encode_prompts(prompts: Iterable[str]) -> str:
     """`flags.prompts` as the store holds it."""
     return json.dumps(list(prompts))
+
+
+def encode_outcome_risks(curve: OutcomeRisks | None) -> str | None:
+    """`flags.outcome_risks` as the store holds it (None: no curve)."""
+    if curve is None:
+        return None
+    return json.dumps(
+        {
+            "weeks": list(curve.weeks),
+            "risks": {outcome: list(values) for outcome, values in curve.risks.items()},
+            "horizon": curve.horizon,
+            "leading": curve.leading,
+        }
+    )
+
+
+def decode_outcome_risks(text: str | None) -> OutcomeRisks | None:
+    """The curve of a `flags.outcome_risks` value (None, or an empty text, is no curve)."""
+    if not text:
+        return None
+    item = json.loads(text)
+    return OutcomeRisks(
+        weeks=tuple(int(w) for w in item["weeks"]),
+        risks={str(o): tuple(float(v) for v in values) for o, values in item["risks"].items()},
+        horizon=int(item["horizon"]),
+        leading=str(item["leading"]),
+    )
 
 
 def flag_frame(records: Iterable[FlagRecord]) -> pl.DataFrame:

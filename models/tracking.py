@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import sqlite3
 import tempfile
 from collections.abc import Callable, Mapping
@@ -234,6 +235,36 @@ def _run_text(uri: str, run_id: str, name: str) -> str:
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{name}")
 
 
+OUTCOME_RISKS = "outcome_risks.pkl"  # the run's fitted models.competing.CompetingRisks, if any
+
+
+def load_outcome_risks(uri: str, run_id: str) -> Any | None:
+    """The run's risk per outcome (a models.competing.CompetingRisks), or None when it has none.
+
+    None for a run logged before ewarn learnt outcome risks, or one whose data had too few of an
+    outcome: such a champion still scores, only without a curve per outcome.
+    """
+    mlflow = _mlflow(uri)
+    try:
+        recorded = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_run(run_id).info.artifact_uri
+        local = _local_artifacts(uri, recorded)
+        if local is not None:
+            path = local / OUTCOME_RISKS
+            if not path.exists():
+                return None
+        else:
+            path = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{OUTCOME_RISKS}"))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # mlflow's own "no such artifact" error types vary by store
+        if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
+            return None
+        raise
+    # Unpickled: this reads only what a training of this home (or its tracking server) logged, as
+    # the registered model's own files are. Pickle, not joblib: the standard library, no new dependency.
+    return pickle.loads(path.read_bytes())
+
+
 def load_learnt_directions(uri: str, run_id: str) -> dict[str, str]:
     """The directions a training learnt for uncatalogued signals; none for a run logged without them."""
     try:
@@ -327,10 +358,12 @@ def log_training(
     example: np.ndarray,
     alias: str,
     tags: Mapping[str, str],
+    objects: Mapping[str, Any] | None = None,
 ) -> TrainingRecord:
     """Log one training as an MLflow run, register its model and give it `alias`.
 
-    `tables` become CSV artifacts, `texts` files (name with extension), `figures` PNG images, and
+    `tables` become CSV artifacts, `texts` files (name with extension), `figures` PNG images,
+    `objects` pickled files (name with extension: fitted models besides the registered one), and
     `card(version)` the model card (it needs the version the registry gives). The model is logged
     with the sklearn flavour, a signature from `example`, and explicit pip requirements (no slow
     dependency inference).
@@ -351,6 +384,10 @@ def log_training(
                     mlflow.log_artifact(str(path))
                 for name, text in texts.items():
                     mlflow.log_text(text, name)
+                for name, value in (objects or {}).items():
+                    path = Path(folder) / name
+                    path.write_bytes(pickle.dumps(value))
+                    mlflow.log_artifact(str(path))
             for name, figure in figures.items():
                 mlflow.log_figure(figure, f"{name}.png")
             info = mlflow.sklearn.log_model(
