@@ -17,8 +17,10 @@ from html import escape
 import polars as pl
 
 from features.catalog import Catalog
+from flows.outcome_chart import outcome_curve_svg
 from models.anonymity import suppressed
 from models.flag_records import FlagRecord
+from models.outcome_words import outcome_label, risk_sentence
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ def leading_family_counts(flags: pl.DataFrame, catalog: Catalog) -> list[tuple[s
     return [(catalog.family(f).label, n) for f, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def leading_outcome_counts(flags: pl.DataFrame) -> list[tuple[str, int]]:
+    """How many flags each outcome leads, most first, as (outcome label, count); none without curves."""
+    records = map(FlagRecord.from_row, flags.iter_rows(named=True))
+    counts = Counter(r.outcome_risks.leading for r in records if r.outcome_risks is not None)
+    return [(outcome_label(o), n) for o, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def markdown_summary(run: RunSummary, flags: pl.DataFrame, teams: pl.DataFrame, catalog: Catalog) -> str:
     """A short markdown summary for the Prefect UI: counts, leading families, teams, model, data."""
     lines = [
@@ -78,6 +87,10 @@ def markdown_summary(run: RunSummary, flags: pl.DataFrame, teams: pl.DataFrame, 
     ]
     families = leading_family_counts(flags, catalog)
     lines += [f"- {label}: {n}" for label, n in families] or ["- none"]
+    leading = leading_outcome_counts(flags)
+    if leading:
+        lines += ["", "## Which outcome most of the risk points to", ""]
+        lines += [f"- {label}: {n}" for label, n in leading]
     shown = visible_teams(teams, run.threshold)
     lines += [
         "",
@@ -130,6 +143,21 @@ def bar_chart_svg(items: list[tuple[str, int]], title: str, width: int = 560) ->
     )
 
 
+OUTCOME_NOTE = """<p class="note">Which outcome: the estimated risk that each outcome comes first within
+4, 8, 12 and 26 weeks. It can help choose what a supportive conversation is about; it is no
+certainty about anyone, and it decides nothing.</p>"""
+
+
+def outcome_cell(flag: FlagRecord, chart_id: str) -> str:
+    """The flag's risk per outcome in a sentence and a small chart; empty when the model has none."""
+    if flag.outcome_risks is None:
+        return ""
+    return (
+        f"<p>{escape(risk_sentence(flag.outcome_risks))}</p>"
+        f"{outcome_curve_svg(flag.outcome_risks, chart_id, width=300, height=170)}"
+    )
+
+
 def html_report(
     run: RunSummary,
     flags: pl.DataFrame,
@@ -149,7 +177,8 @@ def html_report(
             f"<tr><td class='num'>{flag.rank}</td><td>{escape(flag.person_id)}</td>"
             f"<td>{escape(flag.team_id or '')}</td><td class='band'>{escape(flag.band)}</td>"
             f"<td>{escape(family)}</td><td><ul>{said}</ul></td>"
-            f"<td>{escape(flag.prompts[0]) if flag.prompts else ''}</td></tr>"
+            f"<td>{escape(flag.prompts[0]) if flag.prompts else ''}</td>"
+            f"<td>{outcome_cell(flag, f'outcomes-{flag.rank}')}</td></tr>"
         )
     shown = visible_teams(teams, run.threshold)
     team_rows = "".join(
@@ -180,8 +209,9 @@ automatically. Pseudonyms only. Team figures only for teams of {run.threshold} o
 {bar_chart_svg(band_items, "Flags by risk band")}
 <h2>Flags</h2>
 <table><thead><tr><th>#</th><th>pseudonym</th><th>team</th><th>risk band</th><th>leading family</th>
-<th>reasons</th><th>a conversation could start with</th></tr></thead>
-<tbody>{"".join(flag_rows) or "<tr><td colspan='7'>No flags tonight.</td></tr>"}</tbody></table>
+<th>reasons</th><th>a conversation could start with</th><th>which outcome</th></tr></thead>
+<tbody>{"".join(flag_rows) or "<tr><td colspan='8'>No flags tonight.</td></tr>"}</tbody></table>
+{OUTCOME_NOTE if leading_outcome_counts(flags) else ""}
 <h2>Teams</h2>
 <table><thead><tr><th>team</th><th>people</th><th>flags</th><th>leading families</th></tr></thead>
 <tbody>{team_rows or "<tr><td colspan='4'>No team is large enough to show.</td></tr>"}</tbody></table>

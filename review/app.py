@@ -31,6 +31,7 @@ from features.catalog import Catalog, load_catalog
 from flows.store import FlagStore
 from flows.store_schema import DECISIONS, OPEN
 from models.fairness import DEFAULT_THRESHOLD
+from models.outcome_words import outcome_label, percent, risk_sentence
 from review import auth, charts, queries, throttle
 from review.forms import MAX_NOTE_CHARS, client_of, form_fields
 
@@ -299,6 +300,13 @@ def create_app(
             "nav": "queue",
             "flag": flag,
             "family_chart": charts.family_bars(flag["families"]),
+            "outcome_chart": charts.outcome_lines(curve) if (curve := flag["outcome_risks"]) else None,
+            "outcome_sentence": risk_sentence(curve) if curve else None,
+            "outcome_table": (
+                [(outcome_label(o), [percent(v) for v in values]) for o, values in curve.risks.items()]
+                if curve
+                else []
+            ),
             "signal_charts": [
                 (s, charts.signal_line(s, f"signal-{i}")) for i, s in enumerate(flag["series"])
             ],

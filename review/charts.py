@@ -12,6 +12,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from flows.outcome_chart import outcome_curve_svg
+from models.flag_records import OutcomeRisks
+
 RAISES = "#a33b00"  # dark orange, 6.4:1 on white
 LOWERS = "#1f5f8b"  # dark blue, 6.8:1 on white
 INK = "#1a1a1a"
@@ -184,3 +187,9 @@ def trend_line(shares: Sequence[float | None], chart_id: str, width: int = 120, 
     body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{LOWERS}"/>' for x, y in points[-1:]]
     text = ", ".join("hidden" if s is None else f"{s:.0%}" for s in shares)
     return _svg(width, height, chart_id, "Share flagged over recent runs", f"Oldest to newest: {text}.", body)
+
+
+def outcome_lines(curve: OutcomeRisks, chart_id: str = "outcomes") -> Markup:
+    """Each outcome's cumulative risk over the weeks ahead (flows.outcome_chart: shared with the report)."""
+    # The SVG escapes every text from data itself; it is made on the server, as the charts above.
+    return Markup(outcome_curve_svg(curve, chart_id))

@@ -204,6 +204,7 @@ def flag_detail(store: FlagStore, user: User, flag_id: str) -> dict[str, Any] | 
         flag["families"] = [asdict(family) for family in record.families]
         flag["series"] = [asdict(series) for series in record.series]
         flag["prompts"] = list(record.prompts)
+        flag["outcome_risks"] = record.outcome_risks  # typed: the page's chart and sentence read it
         flag["as_of"] = _as_date(flag["as_of"])
         flag["reasons"] = [
             dict(r)
