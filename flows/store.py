@@ -41,7 +41,7 @@ from flows.store_schema import (
     upgrade,
     utc_now,
 )
-from models.flag_records import FLAG_COLUMNS, REASON_COLUMNS
+from models.flag_records import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, REASON_COLUMNS
 
 
 def default_url(home: Path) -> str:
@@ -65,6 +65,10 @@ class RunRecord:
 
 def _rows(frame: pl.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
     columns = list(columns)
+    # A nullable column added by a later schema version may be left out: it is stored empty.
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL_FLAG_COLUMNS if c not in frame.columns
+    )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"missing columns {missing}")

@@ -117,6 +117,8 @@ class ReasonRecord:
 
 
 FLAG_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(FlagRecord))
+# Nullable, added after version 4 of the store: a writer that leaves them out stores them empty.
+OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("outcome_risks",)
 REASON_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(ReasonRecord))
 _FLAG_SCHEMA = {
     "flag_id": pl.String,
