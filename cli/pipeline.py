@@ -43,7 +43,7 @@ def demo(
     started = time.perf_counter()
     typer.echo(f"Simulating {people:,} people x {weeks} weeks into {landing_dir} ...")
     write_simulation(simulate_organisation(people, weeks, seed), landing_dir)
-    summary = run_flow("train", debug, lambda: run_retrain(settings, None, False, None), total=6)
+    summary = run_flow("train", debug, lambda: run_retrain(settings, None, False, None), total=7)
     _print_training(summary)
     result = run_flow("nightly", debug, lambda: run_nightly(settings, None), total=7)
     _print_nightly(result, settings)
@@ -178,7 +178,7 @@ def train(
         raise fail("--cutoff splits by time; with --split person use --folds instead.")
     plan = {"split": split, "folds": folds, "horizon": horizon}
     summary = run_flow(
-        "train", debug, lambda: run_retrain(settings, cutoff_date, promote, capacity, **plan), total=6
+        "train", debug, lambda: run_retrain(settings, cutoff_date, promote, capacity, **plan), total=7
     )
     _print_training(summary)
 
@@ -189,6 +189,8 @@ def _print_training(summary) -> None:
     print_metrics(summary.result.table(), title)
     for warning in summary.fairness_warnings:
         typer.echo(f"Fairness warning: {warning}")
+    if summary.outcome_note:
+        typer.echo(f"Note: {summary.outcome_note}.")
     if summary.reviewed:
         typer.echo(
             f"Reviewed flags so far: {summary.reviewed['flags']:.0f}, of which "

@@ -70,6 +70,8 @@ class TrainingSummary:
     horizon: int = 12
     split: str = "time"
     folds: int = DEFAULT_FOLDS
+    # Why no risk per outcome was fitted (too few of an outcome), or "" when it was.
+    outcome_note: str = ""
 
 
 @task(name="check-tracking-store", **IO)
@@ -309,8 +311,6 @@ def run_retrain(
         final, fit_rows, calibration_rows = train_final(tables, result.chosen, horizon, catalog, split, folds)
         step("Fitting each outcome's own risk over time")
         outcome_risks, outcome_note = fit_outcome_risks(tables, horizon)
-        if outcome_note:
-            step(outcome_note)
         step("Explaining the model and auditing fairness")
         by_feature, by_family, audit, sample = explain_and_audit(
             final, tables, result, settings, catalog, horizon
@@ -427,4 +427,5 @@ def run_retrain(
             horizon,
             split,
             folds,
+            outcome_note,
         )
