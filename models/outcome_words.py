@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from models.flag_records import OutcomeRisks
 
+# The contract's own outcome events read as nouns; any other configured event is named after itself.
+_CONTRACT_OUTCOMES = {"resigned": "resignation", "long_term_sick_leave": "long-term sick leave"}
+
 
 def outcome_label(outcome: str) -> str:
-    """An outcome event's name: underscores to spaces ("long_term_sick_leave": "long term sick leave")."""
-    return " ".join(outcome.replace("_", " ").split())
+    """An outcome event as words: the contract's as nouns ("resigned": "resignation"), others with
+    underscores to spaces ("burn_out": "burn out")."""
+    return _CONTRACT_OUTCOMES.get(outcome) or " ".join(outcome.replace("_", " ").split())
 
 
 def percent(value: float) -> str:
@@ -22,7 +26,7 @@ def percent(value: float) -> str:
 def risk_sentence(curve: OutcomeRisks) -> str:
     """One plain sentence: the leading outcome's risk within the horizon, the others' beside it.
 
-    E.g. "Most of the risk points to resigned: 14% within 12 weeks (long term sick leave 4%)."
+    E.g. "Most of the risk points to resignation: 14% within 12 weeks (long-term sick leave 4%)."
     """
     horizon = curve.horizon
     lead = curve.within(curve.leading, horizon)

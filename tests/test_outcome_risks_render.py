@@ -26,11 +26,12 @@ CURVE = OutcomeRisks(
     12,
     "resigned",
 )
-SENTENCE = "Most of the risk points to resigned: 14% within 12 weeks (long term sick leave 4%)."
+SENTENCE = "Most of the risk points to resignation: 14% within 12 weeks (long-term sick leave 4%)."
 
 
 def test_the_sentence_names_the_leading_outcome_from_its_name() -> None:
-    assert outcome_label("long_term_sick_leave") == "long term sick leave"
+    assert outcome_label("long_term_sick_leave") == "long-term sick leave"
+    assert outcome_label("burn_out") == "burn out"
     assert risk_sentence(CURVE) == SENTENCE
     one = OutcomeRisks((4, 12), {"burn_out": (0.001, 0.004)}, 12, "burn_out")
     assert risk_sentence(one) == "Most of the risk points to burn out: under 1% within 12 weeks."
@@ -40,8 +41,8 @@ def test_the_chart_draws_a_line_per_outcome_with_a_legend_and_a_text_alternative
     svg = outcome_curve_svg(CURVE, "c1")
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
     assert '<title id="c1-t">Risk per outcome over the next 26 weeks</title>' in svg
-    assert 'aria-labelledby="c1-t c1-d"' in svg and "Resigned: 3% within 4 weeks" in svg
-    assert ">long term sick leave</text>" in svg and ">resigned</text>" in svg
+    assert 'aria-labelledby="c1-t c1-d"' in svg and "Resignation: 3% within 4 weeks" in svg
+    assert ">long-term sick leave</text>" in svg and ">resignation</text>" in svg
     assert "weeks ahead" in svg and ">26</text>" in svg and "long_term" not in svg
     hostile = OutcomeRisks((4, 12), {"<b>x</b>": (0.1, 0.2), "y": (0.0, 0.1)}, 12, "<b>x</b>")
     assert "<b>" not in outcome_curve_svg(hostile, "c2")
@@ -60,7 +61,7 @@ def test_the_report_shows_the_sentence_and_chart_only_for_a_flag_with_a_curve() 
     html = html_report(run, with_curve, reasons, teams, catalog)
     assert html.count(SENTENCE) == 1 and html.count("Risk per outcome over the next") == 1
     assert "it decides nothing" in html and "<script" not in html
-    assert "- resigned: 1" in markdown_summary(run, with_curve, teams, catalog)
+    assert "- resignation: 1" in markdown_summary(run, with_curve, teams, catalog)
     without = flag_frame([a_flag("f2", 1, None)])
     html = html_report(run, without, reasons, teams, catalog)
     assert "risk points to" not in html and "Risk per outcome" not in html and "Which outcome:" not in html
