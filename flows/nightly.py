@@ -238,9 +238,15 @@ def explain_flags(
 
 
 @task(name="outcome-risk-curves", **PURE)
-def outcome_curves(model: CompetingRisks | None, rows: pl.DataFrame, horizon: int) -> dict[str, str]:
-    """Each flagged person's risk per outcome at 4, 8, 12 and 26 weeks (none without the model)."""
-    return risk_curves(model, rows, horizon) if model is not None else {}
+def outcome_curves(
+    model: CompetingRisks | None, rows: pl.DataFrame, chosen: pl.DataFrame, horizon: int
+) -> dict[str, str]:
+    """Each flagged person's risk per outcome at 4, 8, 12 and 26 weeks, adding up to their flag's
+    risk within the horizon (none without the model)."""
+    if model is None:
+        return {}
+    combined = rows.select("person_id").join(chosen.select("person_id", "risk"), on="person_id", how="left")
+    return risk_curves(model, rows, horizon, combined["risk"].to_numpy())
 
 
 @task(name="recent-signal-weeks", **PURE)
@@ -354,7 +360,7 @@ def run_nightly(settings: Settings, requested_as_of: date | None = None) -> Nigh
         reasons, families = explain_flags(champion.model, flagged_rows, catalog, starts)
         series = recent_series(landing, flagged_rows, reasons, as_of, catalog)
         horizon = int(champion.details.get("horizon_weeks", settings.horizon_weeks))
-        curves = outcome_curves(champion.outcome_risks, flagged_rows, horizon)
+        curves = outcome_curves(champion.outcome_risks, flagged_rows, chosen, horizon)
         flags, reason_rows = flag_rows(chosen, reasons, families, series, as_of, curves)
         teams = team_rows(scored, flags)
         fingerprint = data_fingerprint(landing)

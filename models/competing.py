@@ -227,11 +227,31 @@ def outcome_curve(
     return OutcomeRisks(curve.weeks, curve.risks, curve.horizon, outcomes[int(np.argmax(at_horizon))])
 
 
-def risk_curves(model: CompetingRisks, rows: pl.DataFrame, horizon: int) -> dict[str, str]:
-    """Per person of `rows` (the flagged ones): the JSON of their risk curve for `flags.outcome_risks`."""
+def scaled_to(risks: np.ndarray, ends: Sequence[int], horizon: int, combined: np.ndarray) -> np.ndarray:
+    """Curves `risks[n, end, outcome]` scaled so that each row's outcomes add up, within the
+    horizon, to its combined risk `combined[n]`; never more than 1 together at any end.
+
+    The combined model is the one chosen, calibrated and shown with the flag; the hazard models
+    only say how that risk splits between the outcomes and over time, so a flag never shows
+    two risks that disagree.
+    """
+    at_horizon = risks[:, list(ends).index(horizon), :].sum(axis=1)
+    factor = np.where(
+        at_horizon > 0, np.asarray(combined, dtype=np.float64) / np.maximum(at_horizon, 1e-12), 0.0
+    )
+    scaled = risks * factor[:, None, None]
+    total = scaled.sum(axis=2, keepdims=True)
+    return np.where(total > 1.0, scaled / np.maximum(total, 1e-12), scaled)
+
+
+def risk_curves(
+    model: CompetingRisks, rows: pl.DataFrame, horizon: int, combined: np.ndarray
+) -> dict[str, str]:
+    """Per person of `rows` (the flagged ones): the JSON of their risk curve for `flags.outcome_risks`,
+    scaled to their combined risk `combined` (aligned with `rows`; see `scaled_to`)."""
     if rows.height == 0:
         return {}
-    risks = model.risks(rows)
+    risks = scaled_to(model.risks(rows), model.ends, horizon, combined)
     return {
         person: str(encode_outcome_risks(outcome_curve(risks[n], model.ends, model.outcomes, horizon)))
         for n, person in enumerate(rows["person_id"].to_list())

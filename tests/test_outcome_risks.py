@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from flows import store_schema
 from flows.store import FlagStore, RunRecord, default_url
-from models.competing import outcome_curve, risk_curves
+from models.competing import outcome_curve, risk_curves, scaled_to
 from models.flag_records import FlagRecord, OutcomeRisks, flag_frame, reason_frame
 
 pytestmark = pytest.mark.data
@@ -49,7 +49,8 @@ def test_the_curve_keeps_each_outcome_rounded_and_names_the_one_leading_at_the_h
 
 def test_risk_curves_give_every_flagged_person_the_stored_json() -> None:
     rows = pl.DataFrame({"person_id": ["p1", "p2"]})
-    curves = risk_curves(FixedRisks(), rows, 12)  # type: ignore[arg-type]
+    # p1's combined risk equals what the outcomes add up to within 12 weeks: the curve as fitted.
+    curves = risk_curves(FixedRisks(), rows, 12, np.array([0.181, 0.362]))  # type: ignore[arg-type]
     assert set(curves) == {"p1", "p2"}
     assert json.loads(curves["p1"]) == {
         "weeks": [4, 8, 12, 26],
@@ -57,7 +58,20 @@ def test_risk_curves_give_every_flagged_person_the_stored_json() -> None:
         "horizon": 12,
         "leading": "resigned",
     }
-    assert risk_curves(FixedRisks(), rows.clear(), 12) == {}  # type: ignore[arg-type]
+    # p2's is twice that: every point of the curve doubles, the leading outcome stays.
+    assert json.loads(curves["p2"])["risks"]["resigned"] == [0.06, 0.14, 0.28, 0.4]
+    assert risk_curves(FixedRisks(), rows.clear(), 12, np.array([])) == {}  # type: ignore[arg-type]
+
+
+def test_scaled_curves_add_up_to_the_combined_risk_and_never_past_one() -> None:
+    risks = np.array([[[0.01, 0.03], [0.02, 0.07], [0.041, 0.14], [0.3, 0.6]]] * 3)
+    scaled = scaled_to(risks, (4, 8, 12, 26), 12, np.array([0.181, 0.5, 0.0]))
+    assert scaled[:, 2, :].sum(axis=1) == pytest.approx([0.181, 0.5, 0.0])
+    assert np.all(scaled.sum(axis=2) <= 1.0 + 1e-12)
+    # Scaled past 1 at 26 weeks (0.9 x 2.76): the outcomes keep their shares of a whole.
+    assert scaled[1, 3, :] == pytest.approx([1 / 3, 2 / 3])
+    # Nothing within the horizon to split: no risk shown for any outcome.
+    assert np.all(scaled_to(np.zeros((1, 4, 2)), (4, 8, 12, 26), 12, np.array([0.3])) == 0.0)
 
 
 CURVE = OutcomeRisks((4, 8, 12, 26), {"resigned": (0.03, 0.07, 0.14, 0.2)}, 12, "resigned")
