@@ -144,8 +144,8 @@ def bar_chart_svg(items: list[tuple[str, int]], title: str, width: int = 560) ->
 
 
 OUTCOME_NOTE = """<p class="note">Which outcome: the estimated risk that each outcome comes first within
-4, 8, 12 and 26 weeks. It can help choose what a supportive conversation is about; it is no
-certainty about anyone, and it decides nothing.</p>"""
+4, 8, 12 and 26 weeks; within the horizon they add up to the flag's risk. It can help choose what a
+supportive conversation is about; it is no certainty about anyone, and it decides nothing.</p>"""
 
 
 def outcome_cell(flag: FlagRecord, chart_id: str) -> str:
