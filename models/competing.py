@@ -229,19 +229,18 @@ def outcome_curve(
 
 def scaled_to(risks: np.ndarray, ends: Sequence[int], horizon: int, combined: np.ndarray) -> np.ndarray:
     """Curves `risks[n, end, outcome]` scaled so that each row's outcomes add up, within the
-    horizon, to its combined risk `combined[n]`; never more than 1 together at any end.
+    horizon, to its combined risk `combined[n]`.
 
     The combined model is the one chosen, calibrated and shown with the flag; the hazard models
-    only say how that risk splits between the outcomes and over time, so a flag never shows
-    two risks that disagree.
+    only say how that risk splits between the outcomes and over time, so a flag never shows two
+    risks that disagree. One factor per row keeps every curve rising; where it would lift the
+    outcomes past 1 together at the last end, it is lowered to reach exactly 1 there.
     """
     at_horizon = risks[:, list(ends).index(horizon), :].sum(axis=1)
-    factor = np.where(
-        at_horizon > 0, np.asarray(combined, dtype=np.float64) / np.maximum(at_horizon, 1e-12), 0.0
-    )
-    scaled = risks * factor[:, None, None]
-    total = scaled.sum(axis=2, keepdims=True)
-    return np.where(total > 1.0, scaled / np.maximum(total, 1e-12), scaled)
+    at_last = risks[:, -1, :].sum(axis=1)
+    wanted = np.asarray(combined, dtype=np.float64) / np.maximum(at_horizon, 1e-12)
+    factor = np.where(at_horizon > 0, np.minimum(wanted, 1.0 / np.maximum(at_last, 1e-12)), 0.0)
+    return risks * factor[:, None, None]
 
 
 def risk_curves(

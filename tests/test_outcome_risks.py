@@ -65,11 +65,15 @@ def test_risk_curves_give_every_flagged_person_the_stored_json() -> None:
 
 def test_scaled_curves_add_up_to_the_combined_risk_and_never_past_one() -> None:
     risks = np.array([[[0.01, 0.03], [0.02, 0.07], [0.041, 0.14], [0.3, 0.6]]] * 3)
-    scaled = scaled_to(risks, (4, 8, 12, 26), 12, np.array([0.181, 0.5, 0.0]))
-    assert scaled[:, 2, :].sum(axis=1) == pytest.approx([0.181, 0.5, 0.0])
-    assert np.all(scaled.sum(axis=2) <= 1.0 + 1e-12)
-    # Scaled past 1 at 26 weeks (0.9 x 2.76): the outcomes keep their shares of a whole.
-    assert scaled[1, 3, :] == pytest.approx([1 / 3, 2 / 3])
+    scaled = scaled_to(risks, (4, 8, 12, 26), 12, np.array([0.181, 0.09, 0.0]))
+    assert scaled[:, 2, :].sum(axis=1) == pytest.approx([0.181, 0.09, 0.0])
+    assert np.all(np.diff(scaled, axis=1) >= 0.0)
+    # A combined risk of 0.5 would lift 26 weeks to 0.9 x 2.76: the factor stops where they make 1.
+    high = scaled_to(risks[:1], (4, 8, 12, 26), 12, np.array([0.5]))
+    assert high[0, 3, :] == pytest.approx([1 / 3, 2 / 3]) and high[0, 2, :].sum() == pytest.approx(
+        0.181 / 0.9
+    )
+    assert np.all(np.diff(high, axis=1) >= 0.0)
     # Nothing within the horizon to split: no risk shown for any outcome.
     assert np.all(scaled_to(np.zeros((1, 4, 2)), (4, 8, 12, 26), 12, np.array([0.3])) == 0.0)
 
