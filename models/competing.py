@@ -40,8 +40,9 @@ MIN_OUTCOME_PEOPLE = 20
 # weighted back up by the inverse of their sampling rate, so that the hazards stay probabilities:
 # the fit costs a fraction of the time of one on every row.
 NONE_PER_EVENT = 20
-# ... and never more than this many per interval, which bounds the fit on a large organisation.
-MAX_NONE_ROWS = 60_000
+# ... and never more than this many per interval, which bounds the fit on a large organisation
+# (at 10,000 people, twice as many ranked no better: docs/research.md).
+MAX_NONE_ROWS = 30_000
 
 
 def interval_ends(horizon: int) -> tuple[int, ...]:

@@ -31,10 +31,12 @@ ARTIFACTS = "mlartifacts"  # the home's folder for MLflow's artifacts
 EXPERIMENT = "ewarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What skops may load back: the calibration wrapper, the boosted trees and our horizon ensemble
-# of them, the signed-log step of the person split's logistic candidate, nothing arbitrary.
+# of them, the signed-log step of the person split's logistic candidate and the logistic
+# candidates' imputer, nothing arbitrary.
 TRUSTED_TYPES = [
     "models.train.HorizonEnsemble",
     "models.candidates.AppendSignedLog",
+    "models.candidates.MedianImputer",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -15,7 +15,13 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from features.catalog import Catalog, Direction
-from models.candidates import CANDIDATES, HORIZON_ENSEMBLES, fitted_for_scoring, monotone_constraints
+from models.candidates import (
+    CANDIDATES,
+    HORIZON_ENSEMBLES,
+    HorizonPlan,
+    fitted_for_scoring,
+    monotone_constraints,
+)
 from models.directions import learn_directions, with_learnt_directions
 
 
@@ -105,6 +111,42 @@ def _directed(
     return with_learnt_directions(catalog, learnt), learnt
 
 
+def row_draws(rows: pl.DataFrame, seed: int) -> np.ndarray:
+    """A pseudo-random number per row from its person and week: the same whatever the rows' order."""
+    return rows.select(pl.struct("person_id", "week").hash(seed)).to_series().to_numpy()
+
+
+def negatives_sampled(labels: np.ndarray, draws: np.ndarray, per_positive: int | None) -> np.ndarray:
+    """Which rows a fit keeps: every positive, and about `per_positive` negatives for each (all: None).
+
+    A negative is kept when its draw (row_draws) falls under the share of negatives to keep, so a
+    higher share keeps a superset.
+    """
+    positives = int(labels.sum())
+    negatives = labels.size - positives
+    if per_positive is None or negatives <= per_positive * positives:
+        return np.ones(labels.size, dtype=bool)
+    threshold = np.uint64(per_positive * positives / negatives * float(2**64 - 2**11))
+    return (labels == 1) | (draws < threshold)
+
+
+def member_rows(
+    fit_rows: pl.DataFrame, horizon: int, known_until: date, plan: HorizonPlan, seed: int
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per member of a horizon ensemble: its horizon, the positions of its rows in `fit_rows`, labels.
+
+    Each member learns from the rows horizon_members allows, with every positive and
+    `plan.negatives_per_positive` negatives for each (negatives_sampled).
+    """
+    draws = row_draws(fit_rows, seed)
+    members = []
+    for longer, keep, labels in horizon_members(fit_rows, horizon, known_until, plan.extensions):
+        rows = np.flatnonzero(keep)
+        kept = negatives_sampled(labels, draws[rows], plan.negatives_per_positive)
+        members.append((longer, rows[kept], labels[kept]))
+    return members
+
+
 def horizon_members(
     fit_rows: pl.DataFrame, horizon: int, known_until: date, extensions: Sequence[int]
 ) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -151,22 +193,28 @@ def fit_calibrated(
     a candidate listed in HORIZON_ENSEMBLES becomes a HorizonEnsemble: one pipeline per longer
     horizon (see horizon_members), scored by their mean log-odds. Longer horizons teach the
     earlier stages of a decline from the same rare outcomes, and members that learned different
-    horizons err differently (measurements in models.candidates).
+    horizons err differently (measurements in models.candidates). Each member learns from a
+    sample of the weeks without the outcome (member_rows); its balanced class weights keep the
+    two classes' weight as it was, and the calibration on `calibration_rows` sees every week.
     """
-    features = _learnable_features(fit_rows, features)
     plan = HORIZON_ENSEMBLES.get(name)
     over_time = horizon is not None and known_until is not None and "weeks_to_outcome" in fit_rows.columns
+    features = _learnable_features(fit_rows, features)
     inputs = matrix(fit_rows, features)
-    catalog, learnt = _directed(catalog, inputs, fit_rows["label"].to_numpy(), features)
+    members = []
     if plan is not None and over_time:
+        members = member_rows(fit_rows, horizon, known_until, plan, seed)
+        observed = np.logical_and.reduce([~np.isnan(inputs[rows]).all(axis=0) for _, rows, _ in members])
+        if not observed.all():  # never observed in a member's rows: nothing to learn, and breaks binning
+            features = [f for f, seen in zip(features, observed, strict=True) if seen]
+            inputs = inputs[:, observed]
+    catalog, learnt = _directed(catalog, inputs, fit_rows["label"].to_numpy(), features)
+    if members:
         constraints = monotone_constraints(features, catalog) if catalog is not None else None
-        members = horizon_members(fit_rows, horizon, known_until, plan.extensions)
         # Fitted on binned inputs (fast), kept with the bins folded into the trees (fast to score).
         pipelines = [
-            fitted_for_scoring(
-                plan.member(seed, constraints).fit(inputs if keep.all() else inputs[keep], labels)
-            )
-            for _, keep, labels in members
+            fitted_for_scoring(plan.member(seed, constraints).fit(inputs[rows], labels))
+            for _, rows, labels in members
         ]
         ensemble = HorizonEnsemble(pipelines, [h for h, _, _ in members])
         model: Pipeline | HorizonEnsemble = ensemble.fit(inputs[:1])
