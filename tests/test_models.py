@@ -10,13 +10,18 @@ import numpy as np
 import polars as pl
 import pytest
 import shap
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.impute import SimpleImputer
 from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
 from models.backtest import choose, person_backtest, time_backtest
 from models.candidates import (
+    HORIZON_ENSEMBLES,
     AppendSignedLog,
+    MedianImputer,
     QuantileBins,
     gradient_boosting,
     gradient_boosting_member,
@@ -34,7 +39,15 @@ from models.splits import (
     person_folds,
     time_split,
 )
-from models.train import HorizonEnsemble, fit_calibrated, fit_cross_calibrated, horizon_members, matrix
+from models.train import (
+    HorizonEnsemble,
+    fit_calibrated,
+    fit_cross_calibrated,
+    horizon_members,
+    matrix,
+    member_rows,
+    negatives_sampled,
+)
 
 pytestmark = pytest.mark.code
 
@@ -293,6 +306,91 @@ def test_a_longer_horizon_with_one_class_is_left_out() -> None:
     # Only weeks 0 and 1 see 24 weeks before week 26, and they hold both classes; 36 weeks: none.
     assert [h for h, _, _ in horizon_members(rows, 12, week(26), (0, 12, 24))] == [12, 24]
     assert [h for h, _, _ in horizon_members(rows.head(1), 12, week(26), (0, 12))] == []
+
+
+def _known_rows(n_people: int, cutoff: date) -> pl.DataFrame:
+    table = labelled_table(n_people=n_people)
+    return table.filter(pl.col("eligible") & (pl.col("week") + timedelta(weeks=12) < cutoff))
+
+
+def test_each_horizon_member_keeps_every_positive_and_a_sample_of_the_rest() -> None:
+    cutoff = week(45)
+    known = _known_rows(150, cutoff)
+    plan = HORIZON_ENSEMBLES["gradient_boosting"]
+    per_positive = plan.negatives_per_positive
+    assert per_positive is not None
+    sampled = member_rows(known, 12, cutoff, plan, seed=0)
+    every = horizon_members(known, 12, cutoff, plan.extensions)
+    assert [h for h, _, _ in sampled] == [h for h, _, _ in every] == [12, 16, 20]
+    for (_, rows, labels), (_, keep, all_labels) in zip(sampled, every, strict=True):
+        assert np.isin(rows, np.flatnonzero(keep)).all()
+        # The labels travel with their rows, and no positive is left out.
+        assert labels.tolist() == all_labels[np.searchsorted(np.flatnonzero(keep), rows)].tolist()
+        assert labels.sum() == all_labels.sum()
+        negatives, all_negatives = int((labels == 0).sum()), int((all_labels == 0).sum())
+        assert negatives < all_negatives
+        assert negatives == pytest.approx(per_positive * labels.sum(), rel=0.2)
+
+
+def test_a_higher_share_of_negatives_keeps_a_superset_and_none_keeps_every_row() -> None:
+    labels = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0] * 200)
+    draws = np.random.default_rng(1).integers(0, 2**63, labels.size, dtype=np.uint64) * np.uint64(2)
+    fewer, more = negatives_sampled(labels, draws, 2), negatives_sampled(labels, draws, 4)
+    assert (fewer <= more).all() and fewer.sum() < more.sum()
+    assert (fewer[labels == 1]).all() and (more[labels == 1]).all()
+    assert negatives_sampled(labels, draws, None).all()
+    assert negatives_sampled(labels, draws, 9).all()  # no more negatives than asked for: all kept
+
+
+def test_a_feature_seen_only_in_rows_the_sampling_left_out_is_not_learnt() -> None:
+    cutoff = week(45)
+    table = labelled_table(n_people=150)
+    split = time_split(table, cutoff, horizon=12)
+    plan = HORIZON_ENSEMBLES["gradient_boosting"]
+    sampled = set().union(*(rows.tolist() for _, rows, _ in member_rows(split.fit, 12, cutoff, plan, 0)))
+    left_out = next(i for i in range(split.fit.height) if i not in sampled)
+    rare = pl.Series("rare", [1.0 if i == left_out else None for i in range(split.fit.height)])
+    model = fit_calibrated(
+        "gradient_boosting",
+        split.fit.with_columns(rare),
+        split.calibrate.with_columns(pl.lit(None, dtype=pl.Float64).alias("rare")),
+        ["x", "rare"],
+        horizon=12,
+        known_until=cutoff,
+    )
+    assert model.features == ("x",)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(order_seed=st.integers(0, 2**32 - 1))
+def test_the_sampled_rows_do_not_depend_on_the_rows_order(order_seed: int) -> None:
+    cutoff = week(45)
+    known = _known_rows(60, cutoff)
+    shuffled = known.sample(fraction=1.0, shuffle=True, seed=order_seed)
+    plan = HORIZON_ENSEMBLES["gradient_boosting"]
+
+    def chosen(frame: pl.DataFrame) -> list[set[tuple[str, date, int]]]:
+        return [
+            set(
+                zip(frame["person_id"].gather(rows), frame["week"].gather(rows), labels.tolist(), strict=True)
+            )
+            for _, rows, labels in member_rows(frame, 12, cutoff, plan, seed=0)
+        ]
+
+    assert chosen(known) == chosen(shuffled)
+
+
+def test_the_median_imputer_gives_scikit_learns_medians_and_indicators() -> None:
+    rng = np.random.default_rng(5)
+    inputs = rng.normal(size=(501, 6)).astype(np.float32)
+    inputs[rng.random(inputs.shape) < 0.3] = np.nan
+    inputs[:, 2] = np.nan  # never observed
+    inputs[:, 4] = rng.integers(0, 3, 501)  # complete, with ties at the median
+    ours = MedianImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(inputs)
+    theirs = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(inputs)
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    assert ours.indicator_.features_.tolist() == theirs.indicator_.features_.tolist() == [0, 1, 2, 3, 5]
+    np.testing.assert_array_equal(ours.transform(inputs), theirs.transform(inputs))
 
 
 def test_the_single_boosting_model_scores_without_bins_with_the_scores_of_its_binned_fit() -> None:
