@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from features.columns import family_of_summary, feature_of, is_family_column
+from models.candidates import HORIZON_ENSEMBLES
 from models.fairness import AUDIT_PREFIX, FairnessAudit, format_value
 
 SUMMARY_FAMILY = "all"  # the mean over every family: a summary, not a family of its own
@@ -137,9 +138,17 @@ def _header(
     ]
     if len(learned_horizons) > 1:
         weeks = ", ".join(str(h) for h in learned_horizons)
+        plan = HORIZON_ENSEMBLES.get(chosen)
+        per_positive = plan.negatives_per_positive if plan is not None else None
+        sample = (
+            f", from every such week followed by the outcome and a sample of {per_positive} weeks "
+            "without it for each"
+            if per_positive
+            else ""
+        )
         lines.append(
             f"- Learned as: the mean log-odds of {len(learned_horizons)} models that learned an outcome "
-            f"within {weeks} weeks, each only from weeks whose whole horizon ends within the data"
+            f"within {weeks} weeks, each only from weeks whose whole horizon ends within the data{sample}"
         )
     if backtest:
         lines.append(f"- Back-test: {backtest}")

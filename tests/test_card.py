@@ -8,6 +8,7 @@ from datetime import date
 import polars as pl
 import pytest
 
+from models.candidates import HORIZON_ENSEMBLES
 from models.card import format_metric, model_card
 from models.fairness import FairnessAudit, fairness_audit
 
@@ -111,8 +112,10 @@ def test_metrics_table_has_candidates_and_naive_reference(audit: FairnessAudit) 
 
 
 def test_a_horizon_ensemble_names_the_horizons_it_learned(audit: FairnessAudit) -> None:
-    card = _card(audit, learned_horizons=[12, 16, 20])
+    card = _card(audit, learned_horizons=[12, 16, 20], chosen="gradient_boosting")
     assert "mean log-odds of 3 models that learned an outcome within 12, 16, 20 weeks" in card
+    per_positive = HORIZON_ENSEMBLES["gradient_boosting"].negatives_per_positive
+    assert f"a sample of {per_positive} weeks without it for each" in card
     assert "Learned as" not in _card(audit, learned_horizons=[12])
     assert "Learned as" not in _card(audit)
 
