@@ -126,6 +126,7 @@ def negatives_sampled(labels: np.ndarray, draws: np.ndarray, per_positive: int |
     negatives = labels.size - positives
     if per_positive is None or negatives <= per_positive * positives:
         return np.ones(labels.size, dtype=bool)
+    # Scaled to the draws' range; 2**64 - 2**11 is the largest float below 2**64, so no overflow.
     threshold = np.uint64(per_positive * positives / negatives * float(2**64 - 2**11))
     return (labels == 1) | (draws < threshold)
 
